@@ -1,0 +1,139 @@
+"""Configuration classes: Dev, Test and Prod, with values from the environment (and `.env`, via python-dotenv).
+
+Every variable is listed with a comment in `.env.example`. `config_for(name)` picks a class by the `GATEHOUSE_ENV`
+value (`production` when unset: secure by default).
+"""
+import logging
+import os
+import secrets
+
+logger = logging.getLogger(__name__)
+
+# Placeholders that must never sign real tokens: the example file's value and common stand-ins.
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "development"})
+MIN_SECRET_KEY_LENGTH = 32  # characters; `secrets.token_urlsafe(32)` gives 43
+
+
+class ConfigurationError(RuntimeError):
+    """A required setting is missing or unsafe; the message names the environment variable."""
+
+
+def _int(environ, name, default):
+    raw = environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _engine_options(url, environ):
+    """SQLAlchemy engine options: liveness checks and connection timeouts for server databases."""
+    if url.startswith("sqlite"):
+        return {}
+    options = {
+        "pool_pre_ping": True,  # survives connections dropped by the server or a proxy
+        "pool_recycle": _int(environ, "DATABASE_POOL_RECYCLE", 280),  # seconds, below MySQL's wait_timeout
+    }
+    if "mysqlconnector" in url:
+        options["connect_args"] = {"connection_timeout": _int(environ, "DATABASE_CONNECT_TIMEOUT", 5)}
+    return options
+
+
+class BaseConfig:
+    """Settings shared by every environment. Instances read the environment when constructed."""
+
+    ENV_NAME = "base"
+    TESTING = False
+    DEBUG = False
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    PROPAGATE_EXCEPTIONS = False
+
+    # flask-apispec: Swagger 2.0 (its OpenAPI 3 output is invalid, see shared/STACK_NOTES.md).
+    APISPEC_SWAGGER_URL = "/swagger/"
+    APISPEC_SWAGGER_UI_URL = "/swagger-ui/"
+
+    def __init__(self, environ=None):
+        env = os.environ if environ is None else environ
+        self.SECRET_KEY = env.get("SECRET_KEY", "")
+        self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL") or self.default_database_url()
+        self.SQLALCHEMY_ENGINE_OPTIONS = _engine_options(self.SQLALCHEMY_DATABASE_URI, env)
+        self.ACCESS_TOKEN_TTL = _int(env, "ACCESS_TOKEN_TTL", 900)  # seconds
+        self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 64 * 1024)  # bytes
+        # argon2id parameters; the defaults are the OWASP Password Storage Cheat Sheet minimum.
+        self.ARGON2_TIME_COST = _int(env, "ARGON2_TIME_COST", 2)
+        self.ARGON2_MEMORY_COST = _int(env, "ARGON2_MEMORY_COST", 19456)  # KiB (19 MiB)
+        self.ARGON2_PARALLELISM = _int(env, "ARGON2_PARALLELISM", 1)
+        self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO").upper()
+        self.validate()
+
+    def default_database_url(self):
+        """The embedded default: a SQLite file that Flask-SQLAlchemy places in the `instance/` folder."""
+        return "sqlite:///gatehouse.db"
+
+    def validate(self):
+        """Raise ConfigurationError when a setting is unusable."""
+        if self.ACCESS_TOKEN_TTL <= 0:
+            raise ConfigurationError("ACCESS_TOKEN_TTL must be a positive number of seconds")
+        if self.ARGON2_MEMORY_COST < 19456 or self.ARGON2_TIME_COST < 2:
+            raise ConfigurationError(
+                "ARGON2_MEMORY_COST must be at least 19456 (KiB) and ARGON2_TIME_COST at least 2 (OWASP minimum)")
+
+
+class DevConfig(BaseConfig):
+    """Local development: SQLite by default; a missing SECRET_KEY gets a random one for this process only."""
+
+    ENV_NAME = "development"
+
+    def validate(self):
+        super().validate()
+        if self.SECRET_KEY in PLACEHOLDER_SECRETS:
+            logger.warning("SECRET_KEY is not set: using a random key, tokens will not survive a restart")
+            self.SECRET_KEY = secrets.token_urlsafe(32)
+
+
+class TestConfig(BaseConfig):
+    """The test suite: `TEST_DATABASE_URL` (MySQL/MariaDB) or a SQLite file given by the fixtures."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+
+    def __init__(self, environ=None, **overrides):
+        env = dict(os.environ if environ is None else environ)
+        env.setdefault("SECRET_KEY", "test-" + secrets.token_urlsafe(32))
+        if env.get("TEST_DATABASE_URL"):
+            env["DATABASE_URL"] = env["TEST_DATABASE_URL"]
+        super().__init__(env)
+        for key, value in overrides.items():
+            setattr(self, key, value)
+
+
+class ProdConfig(BaseConfig):
+    """Production: refuses to start without a real SECRET_KEY and an explicit DATABASE_URL."""
+
+    ENV_NAME = "production"
+
+    def default_database_url(self):
+        return ""
+
+    def validate(self):
+        super().validate()
+        if self.SECRET_KEY.strip().lower() in PLACEHOLDER_SECRETS or len(self.SECRET_KEY) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigurationError(
+                f"SECRET_KEY must be set to a random value of at least {MIN_SECRET_KEY_LENGTH} characters in "
+                "production, e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        if not self.SQLALCHEMY_DATABASE_URI:
+            raise ConfigurationError("DATABASE_URL must be set in production")
+
+
+CONFIGS = {cls.ENV_NAME: cls for cls in (DevConfig, TestConfig, ProdConfig)}
+
+
+def config_for(name=None):
+    """Return a config instance for `name` (or `GATEHOUSE_ENV`): development, testing or production."""
+    name = name or os.environ.get("GATEHOUSE_ENV") or "production"
+    try:
+        return CONFIGS[name]()
+    except KeyError:
+        raise ConfigurationError(f"GATEHOUSE_ENV must be one of {sorted(CONFIGS)}, got {name!r}") from None

@@ -1,0 +1,37 @@
+"""Bearer authentication (RFC 6750) through Flask-HTTPAuth: token verification, roles, and 401/403 problems."""
+from flask import g
+
+from app.dependencies import resolve
+from app.extensions import auth
+from app.problems import problem_response
+from app.services.tokens import AccessTokenService
+
+
+@auth.verify_token
+def verify_token(token):
+    """Flask-HTTPAuth callback: the User the bearer token names, or None (then 401)."""
+    if not token:
+        g.bearer_error = None  # no credentials at all: RFC 6750 3.1 says no error code
+        return None
+    user = resolve(AccessTokenService).authenticate(token)
+    g.bearer_error = None if user is not None else "invalid_token"
+    return user
+
+
+@auth.get_user_roles
+def get_user_roles(user):
+    """Flask-HTTPAuth callback: the role names checked by `login_required(role=...)`."""
+    return user.roles
+
+
+@auth.error_handler
+def auth_error(status):
+    """401 with `WWW-Authenticate: Bearer` (and `error="invalid_token"` for a bad token), or 403."""
+    if status == 403:
+        return problem_response(403, "Forbidden", "Your account lacks the role this operation needs.")
+    challenge = f'Bearer realm="{auth.realm}"'
+    error = g.get("bearer_error")
+    if error:
+        challenge += f', error="{error}", error_description="The access token is invalid or expired"'
+    return problem_response(401, "Unauthorized", "A valid bearer access token is required.",
+                            headers={"WWW-Authenticate": challenge})

@@ -1,0 +1,40 @@
+"""Column types shared by entities."""
+import datetime as dt
+
+from sqlalchemy import DateTime
+from sqlalchemy.dialects import mysql
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow():
+    """The current time, timezone-aware, in UTC."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A UTC timestamp: stored naive (MySQL DATETIME(6), SQLite text), always returned timezone-aware in UTC.
+
+    Naive values given to it are taken to be UTC already.
+    """
+
+    impl = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value
+
+
+def render_alembic_type(kind, obj, autogen_context):
+    """Alembic autogenerate hook: write UTCDateTime as its plain SQLAlchemy types, so migrations never import app
+    code (a migration must keep working after the app's types move or change)."""
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        autogen_context.imports.add("from sqlalchemy.dialects import mysql")
+        return "sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mysql', 'mariadb')"
+    return False

@@ -1,0 +1,66 @@
+"""The User entity and its role grants."""
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.entities.types import UTCDateTime, utcnow
+from app.extensions import db
+
+EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
+NAME_MAX_LENGTH = 100
+ROLE_MAX_LENGTH = 32
+
+
+class RoleGrant(db.Model):
+    """One role held by one user: a row in `user_roles`."""
+
+    __tablename__ = "user_roles"
+    __table_args__ = (Index(None, "role", "user_id"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(ROLE_MAX_LENGTH), primary_key=True)
+
+
+class User(db.Model):
+    """An account. `email` is stored normalized (stripped, lower-cased), which makes it unique case-insensitively.
+
+    `password_hash` is an argon2id PHC string, or None for accounts that can only sign in through a provider.
+    `token_version` is embedded in every access token; raising it invalidates the tokens issued before.
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH), nullable=False)
+    name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH), nullable=False)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    token_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    # Joined eagerly: the caller and its roles come back in one query on every authenticated request.
+    grants: Mapped[list[RoleGrant]] = relationship(
+        lazy="joined", cascade="all, delete-orphan", passive_deletes=True, order_by=RoleGrant.role)
+
+    @property
+    def roles(self):
+        """The user's role names, sorted."""
+        return sorted(grant.role for grant in self.grants)
+
+    @roles.setter
+    def roles(self, names):
+        wanted = set(names)
+        self.grants = [g for g in self.grants if g.role in wanted] + [
+            RoleGrant(role=name) for name in sorted(wanted - {g.role for g in self.grants})]
+
+    def has_role(self, name):
+        """Whether the user holds role `name`."""
+        return any(grant.role == name for grant in self.grants)
+
+    def revoke_tokens(self):
+        """Invalidate every access token issued to this user so far."""
+        self.token_version += 1
+
+    def __repr__(self):
+        return f"<User {self.id} {self.email!r}>"

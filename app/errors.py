@@ -1,0 +1,67 @@
+"""Domain errors raised by services. `app/problems.py` maps each to an RFC 9457 problem response.
+
+Each class names its HTTP status (RFC 9110 semantics), a stable problem `type` slug and a human title, so services
+stay free of HTTP while clients get one consistent body.
+"""
+
+
+class DomainError(Exception):
+    """Base of every error a client can cause. `detail` is safe to show to the client."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail=None, *, errors=None):
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors  # {"field": ["message", ...]} for validation problems
+
+
+class ValidationFailed(DomainError):
+    """Input is well-formed but breaks a rule (password policy, wrong current password). 400."""
+
+    status = 400
+    slug = "validation-error"
+    title = "Request validation failed"
+
+    def __init__(self, errors, detail="One or more fields are invalid."):
+        super().__init__(detail, errors=errors)
+
+
+class InvalidCredentials(DomainError):
+    """Login failed: unknown email, wrong password or inactive account (deliberately indistinguishable). 401."""
+
+    status = 401
+    slug = "invalid-credentials"
+    title = "Invalid credentials"
+
+    def __init__(self):
+        super().__init__("The email or password is incorrect.")
+
+
+class UserNotFound(DomainError):
+    """No user has the requested id. 404."""
+
+    status = 404
+    slug = "user-not-found"
+    title = "User not found"
+
+
+class EmailTaken(DomainError):
+    """Another account already uses this email (compared case-insensitively). 409."""
+
+    status = 409
+    slug = "email-taken"
+    title = "Email already registered"
+
+    def __init__(self):
+        super().__init__("An account with this email already exists.")
+
+
+class SelfLockout(DomainError):
+    """An admin tried to delete, demote or deactivate their own account. 409."""
+
+    status = 409
+    slug = "self-lockout"
+    title = "Operation not allowed on your own account"

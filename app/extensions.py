@@ -1,0 +1,43 @@
+"""Flask extensions, created unbound here and bound to an app in the factory (no circular imports)."""
+from flask_httpauth import HTTPTokenAuth
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+from zope.sqlalchemy import register as register_zope_session
+
+# Every constraint and index gets a predictable name, so migrations can alter or drop it on any database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every entity; carries the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# expire_on_commit=False: zope.sqlalchemy closes the session on commit, and services return the entities they wrote.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+# Exactly once per `db`: a second registration would double the listeners.
+register_zope_session(db.session)
+
+migrate = Migrate()
+
+# RFC 6750 bearer tokens; the callbacks live in app/controllers/security.py.
+auth = HTTPTokenAuth(scheme="Bearer", realm="gatehouse")
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_foreign_keys(dbapi_connection, _record):
+    """SQLite enforces foreign keys (ON DELETE CASCADE) only when asked, per connection."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

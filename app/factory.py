@@ -1,0 +1,72 @@
+"""The application factory: reads like a table of contents."""
+import logging
+import os
+
+import transaction
+from flask import Flask
+from flask_injector import FlaskInjector
+
+from app import dependencies
+from app.commands import register_commands
+from app.configs import config_for
+from app.controllers import register_blueprints
+from app.entities.types import render_alembic_type
+from app.extensions import db, migrate
+from app.openapi import configure_openapi, register_openapi
+from app.problems import register_error_handlers
+
+
+def create_app(config=None, injector_modules=()):
+    """Build a Gatehouse app.
+
+    `config`: a config instance or class from app/configs.py, or an environment name; default `GATEHOUSE_ENV`.
+    `injector_modules`: extra injector modules applied after the defaults (tests rebind services with them).
+    Raises ConfigurationError when a required setting is missing (production: SECRET_KEY, DATABASE_URL).
+    """
+    app = Flask(__name__.split(".")[0])
+    app.config.from_object(_resolve_config(config))
+    app.json.sort_keys = False  # JSON keeps the field order the DTOs declare
+    configure_logging(app)
+    register_extensions(app)
+    configure_openapi(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_transaction_teardown(app)
+    register_commands(app)
+    # Last: FlaskInjector only wraps the views that exist when it is created.
+    injector = FlaskInjector(app=app, modules=[dependencies.configure, *injector_modules]).injector
+    app.extensions["injector"] = injector
+    register_openapi(app, injector)
+    return app
+
+
+def _resolve_config(config):
+    if config is None or isinstance(config, str):
+        return config_for(config)
+    return config() if isinstance(config, type) else config
+
+
+def configure_logging(app):
+    """Plain stderr logging at LOG_LEVEL, unless the host (gunicorn, pytest) configured logging already."""
+    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.logger.setLevel(app.config["LOG_LEVEL"])
+
+
+def register_extensions(app):
+    """Bind Flask-SQLAlchemy and Flask-Migrate to `app`."""
+    db.init_app(app)
+    migrate.init_app(app, db, directory=_migrations_directory(app), render_as_batch=True, compare_type=True,
+                     render_item=render_alembic_type)
+
+
+def _migrations_directory(app):
+    return os.path.join(os.path.dirname(app.root_path), "migrations")
+
+
+def register_transaction_teardown(app):
+    """Abort whatever zope transaction a request left open (reads outside `transaction.manager` open one), so it
+    cannot leak into the next request on this thread. Runs before Flask-SQLAlchemy removes the session."""
+    @app.teardown_request
+    def abort_transaction(_exc=None):
+        transaction.abort()
+

@@ -1,0 +1,88 @@
+"""One error body everywhere: RFC 9457 `application/problem+json`.
+
+Handlers here turn domain errors, Werkzeug HTTP errors (404, 405, 413, ...), webargs validation errors, database
+outages and unexpected exceptions into `{"type", "title", "status", "detail"}` (+ `"errors"` for validation).
+"""
+import logging
+
+from flask import current_app, json
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MIMETYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:gatehouse:problem:"
+
+
+def problem_response(status, title, detail=None, type_="about:blank", errors=None, headers=None):
+    """Build a problem+json Response. `type_` "about:blank" means the status code says it all (RFC 9457 4.2.1)."""
+    body = {"type": type_, "title": title, "status": status, "detail": detail or title}
+    if errors:
+        body["errors"] = errors
+    response = current_app.response_class(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def _flatten(messages, prefix=""):
+    """webargs/marshmallow messages (nested by location and field) -> {"field.sub": ["message", ...]}."""
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {prefix or "_body": messages}
+    if isinstance(messages, dict):
+        flat = {}
+        for key, value in messages.items():
+            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    return {prefix or "_body": [str(messages)]}
+
+
+def handle_domain_error(error):
+    """A service refused the request: its class gives status, type and title."""
+    return problem_response(error.status, error.title, error.detail, PROBLEM_TYPE_PREFIX + error.slug, error.errors)
+
+
+def handle_http_exception(error):
+    """Werkzeug and webargs errors. webargs puts field messages in `error.data["messages"]` by location."""
+    messages = getattr(error, "data", {}).get("messages") if isinstance(getattr(error, "data", None), dict) else None
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    if messages is not None:
+        # A location ("json", "query") wraps the fields; clients care about the field names.
+        errors = {}
+        for location_messages in messages.values():
+            errors.update(_flatten(location_messages))
+        return problem_response(400, "Request validation failed", "One or more fields are invalid.",
+                                PROBLEM_TYPE_PREFIX + "validation-error", errors, headers)
+    return problem_response(error.code, error.name, error.description, headers=headers)
+
+
+def handle_database_unavailable(error):
+    """The database could not be reached or dropped the connection: 503, the client may retry."""
+    if isinstance(error, DBAPIError) and not isinstance(error, (OperationalError, InterfaceError)) \
+            and not error.connection_invalidated:
+        return handle_unexpected(error)
+    logger.error("database unavailable: %s", error.__class__.__name__)
+    return problem_response(503, "Service Unavailable", "The database is unavailable; try again shortly.",
+                            headers={"Retry-After": "5"})
+
+
+def handle_unexpected(error):
+    """A bug: log the traceback, tell the client nothing internal."""
+    if isinstance(error, HTTPException) and not isinstance(error, InternalServerError):
+        return handle_http_exception(error)
+    original = getattr(error, "original_exception", None) or error
+    logger.error("unhandled exception", exc_info=(type(original), original, original.__traceback__))
+    return problem_response(500, "Internal Server Error", "An unexpected error occurred.")
+
+
+def register_error_handlers(app):
+    """Install the problem handlers on `app`."""
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(InterfaceError, handle_database_unavailable)
+    app.register_error_handler(DBAPIError, handle_database_unavailable)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,170 @@
+"""Account use cases: register, read, list, update and delete users.
+
+Each writing method is one unit of work (`with transaction.manager:`): all of it commits, or none of it does.
+Methods take and return plain values and `User` entities; the controllers turn them into JSON through the DTOs.
+"""
+import transaction
+from injector import inject
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.entities import DEFAULT_ROLES, Role, User
+from app.entities.types import utcnow
+from app.errors import EmailTaken, SelfLockout, UserNotFound, ValidationFailed
+from app.extensions import db
+from app.services.events import UserEvents
+from app.services.pagination import DEFAULT_PAGE_SIZE, Page, decode_cursor, encode_cursor
+from app.services.passwords import PasswordService
+
+
+def normalize_email(email):
+    """The stored form of an email: stripped and lower-cased, so uniqueness is case-insensitive."""
+    return email.strip().lower()
+
+
+class UserService:
+    """User accounts. Stateless apart from its collaborators: bind as singleton."""
+
+    @inject
+    def __init__(self, passwords: PasswordService, events: UserEvents):
+        self.passwords = passwords
+        self.events = events
+
+    # --- reads -----------------------------------------------------------------------------------------------
+    def get(self, user_id):
+        """Return the User with `user_id`. Raises UserNotFound."""
+        user = db.session.get(User, user_id)
+        if user is None:
+            raise UserNotFound(f"No user has id {user_id}.")
+        return user
+
+    def find_by_email(self, email):
+        """Return the User with this email (any case), or None."""
+        return db.session.scalars(select(User).where(User.email == normalize_email(email))).unique().first()
+
+    def list(self, limit=DEFAULT_PAGE_SIZE, cursor=None):
+        """Return a Page of up to `limit` users ordered by id, after the position in `cursor`.
+
+        Raises ValidationFailed for a cursor not made by this method.
+        """
+        query = select(User).order_by(User.id).limit(limit + 1)
+        if cursor:
+            query = query.where(User.id > decode_cursor(cursor, ("id",))["id"])
+        users = list(db.session.scalars(query).unique())
+        more = len(users) > limit
+        users = users[:limit]
+        return Page(items=users, next_cursor=encode_cursor({"id": users[-1].id}) if more else None)
+
+    # --- writes ----------------------------------------------------------------------------------------------
+    def register(self, email, name, password):
+        """Create an active account with the default roles; tell `UserEvents`. Returns the User.
+
+        Raises ValidationFailed (password policy) or EmailTaken. If `UserEvents` raises, nothing is written.
+        """
+        return self.create(email=email, name=name, password=password)
+
+    def create(self, email, name, password=None, roles=DEFAULT_ROLES, is_active=True):
+        """Create an account (admins may set roles, activation, and leave the password out). Returns the User.
+
+        Raises ValidationFailed (password policy) or EmailTaken. If `UserEvents` raises, nothing is written.
+        """
+        email = normalize_email(email)
+        password_hash = None
+        if password is not None:
+            self.passwords.check_policy(password, email)
+            password_hash = self.passwords.hash(password)  # slow: hashed before the transaction opens
+        with transaction.manager:
+            user = User(email=email, name=name, password_hash=password_hash, is_active=is_active, grants=[])
+            user.roles = roles
+            db.session.add(user)
+            _flush_or_email_taken()
+            self.events.user_created(user)
+        return user
+
+    def update_me(self, user_id, name=None, password=None, current_password=None):
+        """Change the caller's own name and/or password. Returns the User.
+
+        Changing the password needs `current_password` and revokes every access token issued before.
+        Raises ValidationFailed (missing or wrong current password, policy), UserNotFound.
+        """
+        with transaction.manager:
+            user = self.get(user_id)
+            if password is not None:
+                if current_password is None:
+                    raise ValidationFailed({"current_password": ["Required to change the password."]})
+                if not self.passwords.verify(user.password_hash, current_password):
+                    raise ValidationFailed({"current_password": ["Incorrect password."]})
+                self._set_password(user, password)
+            if name is not None:
+                user.name = name
+            user.updated_at = utcnow()
+        return user
+
+    def update(self, actor_id, user_id, **changes):
+        """Apply an admin's `changes` (any of name, email, password, roles, is_active) to a user. Returns the User.
+
+        A new password or deactivation revokes the user's access tokens; roles and activation are read on every
+        request, so they take effect on the user's next request.
+        Raises UserNotFound, EmailTaken, ValidationFailed, SelfLockout (an admin demoting or deactivating themselves).
+        """
+        with transaction.manager:
+            user = self.get(user_id)
+            if user.id == actor_id:
+                if "roles" in changes and Role.ADMIN.value not in changes["roles"]:
+                    raise SelfLockout("You cannot remove your own admin role.")
+                if changes.get("is_active") is False:
+                    raise SelfLockout("You cannot deactivate your own account.")
+            if "email" in changes:
+                user.email = normalize_email(changes["email"])
+            if "name" in changes:
+                user.name = changes["name"]
+            if "roles" in changes:
+                user.roles = changes["roles"]
+            if "is_active" in changes:
+                if user.is_active and not changes["is_active"]:
+                    user.revoke_tokens()
+                user.is_active = changes["is_active"]
+            if changes.get("password") is not None:
+                self._set_password(user, changes["password"])
+            user.updated_at = utcnow()
+            _flush_or_email_taken()
+        return user
+
+    def delete(self, actor_id, user_id):
+        """Delete a user and their role grants. Raises UserNotFound, SelfLockout (deleting yourself)."""
+        if actor_id == user_id:
+            raise SelfLockout("You cannot delete your own account.")
+        with transaction.manager:
+            db.session.delete(self.get(user_id))
+
+    def ensure_admin(self, email, name, password=None):
+        """Create an admin account, or grant the admin role to the existing account with this email.
+
+        Returns (User, created). A given password is set (and checked against the policy) in both cases.
+        """
+        if password is not None:
+            self.passwords.check_policy(password, email)
+        with transaction.manager:
+            user = self.find_by_email(email)
+            if user is not None:
+                user.roles = set(user.roles) | {Role.ADMIN.value}
+                if password is not None:
+                    self._set_password(user, password)
+                user.updated_at = utcnow()
+                return user, False
+        return self.create(email, name, password, roles=(Role.USER.value, Role.ADMIN.value)), True
+
+    def _set_password(self, user, password):
+        self.passwords.check_policy(password, user.email)
+        user.password_hash = self.passwords.hash(password)
+        user.revoke_tokens()
+
+
+def _flush_or_email_taken():
+    """Flush pending writes; a unique-email violation (also from a concurrent insert) becomes EmailTaken."""
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        if "email" in str(exc.orig).lower():
+            raise EmailTaken() from exc
+        raise
