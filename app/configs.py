@@ -94,16 +94,19 @@ class DevConfig(BaseConfig):
 
 
 class TestConfig(BaseConfig):
-    """The test suite: `TEST_DATABASE_URL` (MySQL/MariaDB) or a SQLite file given by the fixtures."""
+    """The test suite: `database_url`, else `TEST_DATABASE_URL` (MySQL/MariaDB), else SQLite in memory.
+
+    Keyword `overrides` set any other attribute (e.g. ACCESS_TOKEN_TTL=60)."""
 
     ENV_NAME = "testing"
+    __test__ = False  # not a pytest test class
+    PROCESS_SECRET_KEY = secrets.token_urlsafe(32)  # one per test process: every test app accepts the same tokens
     TESTING = True
 
-    def __init__(self, environ=None, **overrides):
+    def __init__(self, environ=None, database_url=None, **overrides):
         env = dict(os.environ if environ is None else environ)
-        env.setdefault("SECRET_KEY", "test-" + secrets.token_urlsafe(32))
-        if env.get("TEST_DATABASE_URL"):
-            env["DATABASE_URL"] = env["TEST_DATABASE_URL"]
+        env.setdefault("SECRET_KEY", self.PROCESS_SECRET_KEY)
+        env["DATABASE_URL"] = database_url or env.get("TEST_DATABASE_URL") or "sqlite://"
         super().__init__(env)
         for key, value in overrides.items():
             setattr(self, key, value)

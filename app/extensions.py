@@ -5,6 +5,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+from zope.sqlalchemy.datamanager import STATUS_CHANGED
 from zope.sqlalchemy import register as register_zope_session
 
 # Every constraint and index gets a predictable name, so migrations can alter or drop it on any database.
@@ -25,8 +26,9 @@ class Base(DeclarativeBase):
 
 # expire_on_commit=False: zope.sqlalchemy closes the session on commit, and services return the entities they wrote.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
-# Exactly once per `db`: a second registration would double the listeners.
-register_zope_session(db.session)
+# Exactly once per `db`: a second registration would double the listeners. Sessions start as "changed", so a
+# Core statement (bulk UPDATE/DELETE) inside `transaction.manager` commits too instead of being silently rolled back.
+register_zope_session(db.session, initial_state=STATUS_CHANGED)
 
 migrate = Migrate()
 

@@ -22,7 +22,7 @@ class RegisterResource(MethodResource):
 
     @doc(tags=["auth"], operationId="register", summary="Create an account",
          description="Creates an active account with the `user` role. The email is compared case-insensitively.")
-    @use_kwargs(register_request, location="json")
+    @use_kwargs(register_request, location="json", required=True)
     @marshal_with(user_public, code=201, description="The new user; `Location` names it")
     @problems(400, 409, 413, 415, 503)
     def post(self, email, name, password):
@@ -40,7 +40,7 @@ class LoginResource(MethodResource):
     @doc(tags=["auth"], operationId="login", summary="Exchange email and password for an access token",
          description="Answers an RFC 6749 token response. Unknown email, wrong password and inactive account "
                      "all answer the same 401, in about the same time.")
-    @use_kwargs(login_request, location="json")
+    @use_kwargs(login_request, location="json", required=True)
     @marshal_with(token_response, code=200, description="Token response; `expires_in` is in seconds")
     @problems(400, 401, 413, 415, 503)
     def post(self, email, password):

@@ -31,7 +31,7 @@ class MeResource(MethodResource):
     @doc(tags=["users"], operationId="updateMe", summary="Change your name or password", security=BEARER,
          description="Changing the password needs `current_password` and invalidates every access token issued "
                      "before: log in again.")
-    @use_kwargs(me_update, location="json")
+    @use_kwargs(me_update, location="json", required=True)
     @marshal_with(user_public, code=200)
     @problems(400, 401, 413, 415, 503)
     def patch(self, **changes):
@@ -57,7 +57,7 @@ class UserCollection(MethodResource):
     @auth.login_required(role=ADMIN)
     @doc(tags=["users"], operationId="createUser", summary="Create a user (admin)", security=BEARER,
          description="Roles default to `[\"user\"]`. Without `password` the account cannot log in with one.")
-    @use_kwargs(user_create, location="json")
+    @use_kwargs(user_create, location="json", required=True)
     @marshal_with(user_public, code=201, description="The new user; `Location` names it")
     @problems(400, 401, 403, 409, 413, 415, 503)
     def post(self, **fields):
@@ -83,7 +83,7 @@ class UserItem(MethodResource):
     @doc(tags=["users"], operationId="updateUser", summary="Change a user (admin)", security=BEARER,
          description="A new password or deactivation ends the user's access tokens; role changes apply from the "
                      "user's next request. Admins cannot demote or deactivate themselves (409).")
-    @use_kwargs(user_update, location="json")
+    @use_kwargs(user_update, location="json", required=True)
     @marshal_with(user_public, code=200)
     @problems(400, 401, 403, 404, 409, 413, 415, 503)
     def patch(self, user_id, **changes):

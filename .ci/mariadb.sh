@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install (from apt) and start a local MariaDB on 127.0.0.1, create a test database and a mysql_native_password
+# user, and print the TEST_DATABASE_URL to use. Needs root (CI runs as root). Idempotent.
+set -euo pipefail
+db=${TEST_DB_NAME:-gatehouse_test}
+user=${TEST_DB_USER:-gatehouse}
+password=${TEST_DB_PASSWORD:-$(python3 -c 'import secrets; print(secrets.token_hex(16))')}
+
+if ! command -v mariadbd >/dev/null 2>&1 && ! command -v mysqld >/dev/null 2>&1; then
+  echo "installing mariadb-server from apt" >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >&2
+fi
+# Debian's configuration binds 127.0.0.1 and defaults to utf8mb4.
+if ! mariadb-admin ping >/dev/null 2>&1; then
+  service mariadb start >&2
+fi
+for _ in $(seq 1 30); do mariadb-admin ping >/dev/null 2>&1 && break; sleep 1; done
+
+# mysql-connector-python cannot log in an ed25519 user: use mysql_native_password.
+mariadb <<SQL
+CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+CREATE USER IF NOT EXISTS '$user'@'127.0.0.1' IDENTIFIED VIA mysql_native_password USING PASSWORD('$password');
+ALTER USER '$user'@'127.0.0.1' IDENTIFIED VIA mysql_native_password USING PASSWORD('$password');
+GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'127.0.0.1';
+FLUSH PRIVILEGES;
+SQL
+echo "mysql+mysqlconnector://$user:$password@127.0.0.1:3306/$db?charset=utf8mb4&collation=utf8mb4_unicode_ci"
