@@ -8,23 +8,26 @@ from app.services.users import UserService
 
 
 @click.command("create-admin")
-@click.option("--email", required=True, help="Email of the admin (an existing account is promoted).")
+@click.option("--email", required=True, envvar="FIRST_ADMIN_EMAIL", show_envvar=True,
+              help="Email of the admin; an existing account with it is promoted.")
 @click.option("--name", default="Administrator", show_default=True, help="Display name for a new account.")
-@click.option("--password", default=None, help="Password; prompted (hidden) when omitted.")
+@click.option("--password", default=None, envvar="FIRST_ADMIN_PASSWORD", show_envvar=True,
+              help="Password for a new account; prompted (hidden) when omitted. An existing account keeps its own.")
 @with_appcontext
 def create_admin(email, name, password):
-    """Create an admin account, or grant the admin role to an existing account with EMAIL."""
+    """Create an admin account, or grant the admin role to the existing account with EMAIL."""
     users = resolve(UserService)
-    if password is None:
-        exists = users.find_by_email(email) is not None
-        if not exists:
-            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if password is None and users.find_by_email(email) is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         user, created = users.ensure_admin(email, name, password)
     except DomainError as error:
         messages = "; ".join(m for msgs in (error.errors or {}).values() for m in msgs) or error.detail
         raise click.ClickException(messages) from error
-    click.echo(f"{'Created' if created else 'Promoted'} admin {user.email} (id {user.id})")
+    if created:
+        click.echo(f"Created admin {user.email} (id {user.id})")
+    else:
+        click.echo(f"Promoted {user.email} (id {user.id}) to admin; password unchanged")
 
 
 def register_commands(app):

@@ -5,8 +5,8 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
-from zope.sqlalchemy.datamanager import STATUS_CHANGED
 from zope.sqlalchemy import register as register_zope_session
+from zope.sqlalchemy.datamanager import STATUS_CHANGED
 
 # Every constraint and index gets a predictable name, so migrations can alter or drop it on any database.
 NAMING_CONVENTION = {

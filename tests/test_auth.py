@@ -23,7 +23,8 @@ def test_register_creates_an_active_user_with_the_user_role(client):
     body = response.json
     assert set(body) == USER_FIELDS
     assert body["email"] == "ada@example.com"
-    assert body["roles"] == ["user"] and body["is_active"] is True
+    assert body["roles"] == ["user"]
+    assert body["is_active"] is True
     assert response.headers["Location"].endswith(f"/api/v1/users/{body['id']}")
     assert body["created_at"].endswith("+00:00")
 
@@ -37,7 +38,7 @@ def test_register_rejects_an_email_taken_in_another_case(client, users):
     assert response.json["type"].endswith("email-taken")
 
 
-@pytest.mark.parametrize("body, field", [
+@pytest.mark.parametrize(("body", "field"), [
     ({"email": "not-an-email", "name": "A", "password": DEFAULT_PASSWORD}, "email"),
     ({"email": "a@example.com", "name": "", "password": DEFAULT_PASSWORD}, "name"),
     ({"email": "a@example.com", "name": "x" * 101, "password": DEFAULT_PASSWORD}, "name"),
@@ -107,12 +108,12 @@ def test_login_with_unknown_email_still_verifies_a_hash(make_app):
 def test_login_rehashes_when_parameters_changed(app, client, users):
     user = users.create()
     old_hash = PasswordHasher(time_cost=3, memory_cost=19456, parallelism=1).hash(user.password)
-    with app.app_context():
-        with transaction.manager:
-            db.session.get(User, user.id).password_hash = old_hash
+    with app.app_context(), transaction.manager:
+        db.session.get(User, user.id).password_hash = old_hash
     client.post_json("/api/v1/auth/login", {"email": user.email, "password": user.password})
     new_hash = users.get(user.id).password_hash
-    assert new_hash != old_hash and "t=2" in new_hash
+    assert new_hash != old_hash
+    assert "t=2" in new_hash
     with app.app_context():
         assert not resolve(PasswordService).needs_rehash(new_hash)
 

@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from tests.support import ApiClient, DEFAULT_PASSWORD
+from tests.support import DEFAULT_PASSWORD, ApiClient
 
 pytestmark = pytest.mark.mysql
 

@@ -8,7 +8,7 @@ REAL_KEY = "k" * 43
 MYSQL = "mysql+mysqlconnector://u:p@127.0.0.1/db"
 
 
-@pytest.mark.parametrize("environ, variable", [
+@pytest.mark.parametrize(("environ", "variable"), [
     ({"DATABASE_URL": MYSQL}, "SECRET_KEY"),
     ({"SECRET_KEY": "change-me", "DATABASE_URL": MYSQL}, "SECRET_KEY"),
     ({"SECRET_KEY": "short", "DATABASE_URL": MYSQL}, "SECRET_KEY"),
@@ -43,4 +43,5 @@ def test_unknown_environment_name_is_refused():
 def test_development_defaults_to_embedded_sqlite_and_a_random_key():
     config = DevConfig({})
     assert config.SQLALCHEMY_DATABASE_URI.startswith("sqlite:///")
-    assert len(config.SECRET_KEY) >= 32 and DevConfig({}).SECRET_KEY != config.SECRET_KEY
+    assert len(config.SECRET_KEY) >= 32
+    assert DevConfig({}).SECRET_KEY != config.SECRET_KEY

@@ -5,7 +5,8 @@ from tests.support import DEFAULT_PASSWORD
 def test_me_returns_the_caller(client, auth):
     user, headers = auth.user()
     body = client.get("/api/v1/users/me", headers=headers).json
-    assert body["id"] == user.id and body["email"] == user.email
+    assert body["id"] == user.id
+    assert body["email"] == user.email
 
 
 def test_change_name(client, auth):

@@ -8,11 +8,10 @@ from app.extensions import db
 
 def test_models_and_migrations_do_not_drift(app):
     # The session fixture built the schema with `flask db upgrade` only.
-    with app.app_context():
-        with db.engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={
-                "compare_type": True, "render_item": render_alembic_type})
-            diff = compare_metadata(context, db.metadata)
+    with app.app_context(), db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={
+            "compare_type": True, "render_item": render_alembic_type})
+        diff = compare_metadata(context, db.metadata)
     assert diff == []
 
 

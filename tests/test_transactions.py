@@ -4,7 +4,7 @@ import threading
 import transaction
 
 from app.services.events import UserEvents
-from tests.support import ApiClient, DEFAULT_PASSWORD
+from tests.support import DEFAULT_PASSWORD, ApiClient
 
 
 class FailingEvents(UserEvents):

@@ -23,7 +23,8 @@ def test_list_has_no_next_cursor_when_the_page_is_exactly_full(client, auth, use
     me, headers = auth.user()
     users.create()
     page = client.get("/api/v1/users?limit=2", headers=headers).json
-    assert len(page["items"]) == 2 and page["next_cursor"] is None
+    assert len(page["items"]) == 2
+    assert page["next_cursor"] is None
 
 
 def test_list_default_limit_is_20(client, auth, users):
@@ -31,10 +32,11 @@ def test_list_default_limit_is_20(client, auth, users):
     for _ in range(21):
         users.create(password=None)
     page = client.get("/api/v1/users", headers=headers).json
-    assert len(page["items"]) == 20 and page["next_cursor"]
+    assert len(page["items"]) == 20
+    assert page["next_cursor"]
 
 
-@pytest.mark.parametrize("query, field", [
+@pytest.mark.parametrize(("query", "field"), [
     ("limit=0", "limit"), ("limit=101", "limit"), ("limit=abc", "limit"),
     ("cursor=bogus", "cursor"), ("cursor=eyJpZCI6ICJ4In0", "cursor"),
 ])
@@ -66,7 +68,9 @@ def test_admin_creates_a_user_with_roles_and_without_password(client, auth):
     response = client.post_json("/api/v1/users", {"email": "New@Example.com", "name": "New", "roles": ["admin", "user"],
                                                   "is_active": False}, headers=headers, status=201)
     body = response.json
-    assert body["email"] == "new@example.com" and body["roles"] == ["admin", "user"] and body["is_active"] is False
+    assert body["email"] == "new@example.com"
+    assert body["roles"] == ["admin", "user"]
+    assert body["is_active"] is False
     assert response.headers["Location"].endswith(f"/api/v1/users/{body['id']}")
     client.post_json("/api/v1/auth/login", {"email": "new@example.com", "password": ""}, status=401)
 
@@ -75,12 +79,13 @@ def test_admin_create_defaults_and_conflict(client, auth, users):
     admin, headers = auth.admin()
     body = client.post_json("/api/v1/users", {"email": "d@example.com", "name": "D", "password": "pass word 1"},
                             headers=headers, status=201).json
-    assert body["roles"] == ["user"] and body["is_active"] is True
+    assert body["roles"] == ["user"]
+    assert body["is_active"] is True
     client.post_json("/api/v1/auth/login", {"email": "d@example.com", "password": "pass word 1"}, status=200)
     client.post_json("/api/v1/users", {"email": "D@example.com", "name": "D2"}, headers=headers, status=409)
 
 
-@pytest.mark.parametrize("body, field", [
+@pytest.mark.parametrize(("body", "field"), [
     ({"email": "e@example.com", "name": "E", "roles": ["root"]}, "roles.0"),
     ({"email": "e@example.com", "name": "E", "roles": []}, "roles"),
     ({"email": "e@example.com", "name": "E", "is_active": "maybe"}, "is_active"),
@@ -98,7 +103,8 @@ def test_admin_updates_fields(client, auth, users):
     user = users.create()
     body = client.patch_json(f"/api/v1/users/{user.id}", {"name": "Renamed", "email": "Renamed@example.com"},
                              headers=headers).json
-    assert body["name"] == "Renamed" and body["email"] == "renamed@example.com"
+    assert body["name"] == "Renamed"
+    assert body["email"] == "renamed@example.com"
 
 
 def test_admin_update_to_a_taken_email_conflicts(client, auth, users):
@@ -145,7 +151,8 @@ def test_admin_cannot_demote_deactivate_or_delete_themselves(client, auth, users
         assert response.json["type"].endswith("self-lockout")
     client.delete(f"/api/v1/users/{admin.id}", headers=headers, status=409)
     stored = users.get(admin.id)
-    assert stored.roles == ["admin", "user"] and stored.is_active
+    assert stored.roles == ["admin", "user"]
+    assert stored.is_active
     assert client.patch_json(f"/api/v1/users/{admin.id}", {"name": "Still me"}, headers=headers).json["name"] == \
         "Still me"
 
@@ -169,4 +176,5 @@ def test_response_never_contains_a_password_hash(client, auth, users):
     stored_hash = users.get(admin.id).password_hash
     assert stored_hash.startswith("$argon2id$")
     for body in bodies:
-        assert "password" not in body and stored_hash not in body
+        assert "password" not in body
+        assert stored_hash not in body

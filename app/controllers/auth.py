@@ -4,7 +4,7 @@ from flask_apispec import MethodResource, doc, marshal_with, use_kwargs
 from injector import inject
 
 from app.controllers.docs import problems
-from app.dto.auth import register_request, login_request, token_response
+from app.dto.auth import login_request, register_request, token_response
 from app.dto.users import user_public
 from app.services.auth import AuthService
 from app.services.users import UserService

@@ -2,7 +2,7 @@
 import enum
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     """Authorization roles, stored and serialized by value."""
 
     USER = "user"

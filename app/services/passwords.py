@@ -2,6 +2,7 @@
 
 Policy (NIST SP 800-63B, OWASP ASVS 5.0 V6): 8 to 128 characters, no composition rules, not equal to the email.
 """
+import contextlib
 import secrets
 
 from argon2 import PasswordHasher, Type
@@ -50,10 +51,8 @@ class PasswordService:
         """Spend the time of one failed verification (used when the email is unknown)."""
         if self._dummy_hash is None:
             self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
-        try:
+        with contextlib.suppress(VerificationError):
             self._hasher.verify(self._dummy_hash, password)
-        except VerificationError:
-            pass
 
     def needs_rehash(self, password_hash):
         """True when `password_hash` was made with other parameters than the configured ones."""

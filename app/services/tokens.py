@@ -11,7 +11,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from app.entities import User
 from app.extensions import db
 
-ACCESS_TOKEN_SALT = "gatehouse.access-token.v1"
+ACCESS_TOKEN_SALT = "gatehouse.access-token.v1"  # noqa: S105  (a salt, public by design)
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class TokenResponse:
 
     access_token: str
     expires_in: int
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105  (RFC 6749 token type, not a secret)
 
 
 class AccessTokenService:

@@ -140,16 +140,13 @@ class UserService:
     def ensure_admin(self, email, name, password=None):
         """Create an admin account, or grant the admin role to the existing account with this email.
 
-        Returns (User, created). A given password is set (and checked against the policy) in both cases.
+        Returns (User, created). An existing account keeps its password (re-running a bootstrap must not undo a
+        password change); a new one gets `password` (checked against the policy) or none.
         """
-        if password is not None:
-            self.passwords.check_policy(password, email)
         with transaction.manager:
             user = self.find_by_email(email)
             if user is not None:
                 user.roles = set(user.roles) | {Role.ADMIN.value}
-                if password is not None:
-                    self._set_password(user, password)
                 user.updated_at = utcnow()
                 return user, False
         return self.create(email, name, password, roles=(Role.USER.value, Role.ADMIN.value)), True

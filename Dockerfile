@@ -1,0 +1,27 @@
+# Gatehouse production image: gunicorn serving autoapp:app as a non-root user. Tests do not run here (CI runs them).
+FROM python:3.11.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    GATEHOUSE_ENV=production
+
+WORKDIR /srv/gatehouse
+
+# Dependencies first: this layer stays cached until requirements change.
+COPY requirements/production.txt requirements/production.txt
+RUN pip install -r requirements/production.txt
+
+COPY autoapp.py ./
+COPY migrations migrations
+COPY app app
+
+RUN groupadd --system --gid 10001 gatehouse \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin gatehouse
+USER 10001:10001
+
+EXPOSE 5000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=4)"]
+CMD ["gunicorn", "autoapp:app", "--bind", "0.0.0.0:5000", "--workers", "2", "--access-logfile", "-", "--graceful-timeout", "20"]

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Quick start: set up .venv, write .env (with a fresh SECRET_KEY) if there is none, migrate the embedded SQLite
+# database, and serve with gunicorn on 127.0.0.1:5000 (BIND overrides). Needs neither root nor a database server.
+set -euo pipefail
+cd "$(dirname "$0")"
+. scripts/venv.sh
+ensure_venv requirements/production.txt
+
+if [ ! -f .env ]; then
+  secret=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(48))')
+  sed "s|^SECRET_KEY=.*|SECRET_KEY=$secret|" .env.example > .env
+  chmod 600 .env
+  echo "wrote .env with a new SECRET_KEY"
+fi
+
+.venv/bin/flask --app autoapp db upgrade
+exec .venv/bin/gunicorn autoapp:app --bind "${BIND:-127.0.0.1:5000}" --workers "${WEB_CONCURRENCY:-2}" \
+  --access-logfile - --graceful-timeout 20
