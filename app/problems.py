@@ -5,7 +5,7 @@ outages and unexpected exceptions into `{"type", "title", "status", "detail"}` (
 """
 import logging
 
-from flask import current_app, json
+from flask import current_app
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -22,7 +22,9 @@ def problem_response(status, title, detail=None, type_="about:blank", errors=Non
     body = {"type": type_, "title": title, "status": status, "detail": detail or title}
     if errors:
         body["errors"] = errors
-    response = current_app.response_class(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    response = current_app.json.response(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_MIMETYPE
     if headers:
         response.headers.update(headers)
     return response
