@@ -75,10 +75,10 @@ def app(make_app):
 @pytest.fixture(autouse=True)
 def _clean_database(request):
     """Empty every table after each test that used the database; requests commit for real, so no rollback trick."""
+    app = request.getfixturevalue("app") if "database_url" in request.fixturenames else None
     yield
-    if "database_url" not in request.fixturenames:
+    if app is None:
         return
-    app = request.getfixturevalue("app")
     with app.app_context():
         transaction.abort()
         with transaction.manager:

@@ -12,6 +12,13 @@ from app.services.users import UserService
 ADMIN = Role.ADMIN.value
 
 
+def no_content():
+    """An empty 204 response: no body, so no Content-Type either (RFC 9110 15.3.5)."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response
+
+
 class MeResource(MethodResource):
     """The authenticated caller's own account."""
 
@@ -96,7 +103,7 @@ class UserItem(MethodResource):
     @problems(401, 403, 404, 409, 503)
     def delete(self, user_id):
         self.users.delete(auth.current_user().id, user_id)
-        return Response(status=204)
+        return no_content()
 
 
 RESOURCES = [
