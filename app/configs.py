@@ -28,6 +28,17 @@ def _int(environ, name, default):
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _bool(environ, name, default):
+    raw = environ.get(name)
+    if raw in (None, ""):
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+
+
 def _engine_options(url, environ):
     """SQLAlchemy engine options: liveness checks and connection timeouts for server databases."""
     if url.startswith("sqlite"):
@@ -66,6 +77,10 @@ class BaseConfig:
         self.ARGON2_MEMORY_COST = _int(env, "ARGON2_MEMORY_COST", 19456)  # KiB (19 MiB)
         self.ARGON2_PARALLELISM = _int(env, "ARGON2_PARALLELISM", 1)
         self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO").upper()
+        # Origins allowed to call the API from a browser (comma-separated); empty: no CORS headers.
+        self.CORS_ORIGINS = [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()]
+        # PATCH and DELETE without If-Match: allowed (False) or 428 Precondition Required (True).
+        self.REQUIRE_IF_MATCH = _bool(env, "REQUIRE_IF_MATCH", False)
         self.validate()
 
     def default_database_url(self):
@@ -74,6 +89,8 @@ class BaseConfig:
 
     def validate(self):
         """Raise ConfigurationError when a setting is unusable."""
+        if "*" in self.CORS_ORIGINS:
+            raise ConfigurationError("CORS_ORIGINS must list origins (https://app.example.com), not *")
         if self.ACCESS_TOKEN_TTL <= 0:
             raise ConfigurationError("ACCESS_TOKEN_TTL must be a positive number of seconds")
         if self.ARGON2_MEMORY_COST < 19456 or self.ARGON2_TIME_COST < 2:

@@ -65,3 +65,14 @@ class SelfLockout(DomainError):
     status = 409
     slug = "self-lockout"
     title = "Operation not allowed on your own account"
+
+
+class VersionMismatch(DomainError):
+    """The client's `If-Match` names a version the resource no longer has (RFC 9110 13.1.1). 412."""
+
+    status = 412
+    slug = "version-mismatch"
+    title = "Precondition Failed"
+
+    def __init__(self):
+        super().__init__("The resource changed since you read it: fetch it again, then retry with its new ETag.")

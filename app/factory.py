@@ -12,6 +12,7 @@ from app.configs import config_for
 from app.controllers import register_blueprints
 from app.entities.types import render_alembic_type
 from app.extensions import db, migrate
+from app.http_policies import register_http_policies
 from app.openapi import configure_openapi, register_openapi
 from app.problems import register_error_handlers
 
@@ -31,6 +32,7 @@ def create_app(config=None, injector_modules=()):
     configure_openapi(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_http_policies(app)
     register_transaction_teardown(app)
     register_commands(app)
     # Last: FlaskInjector only wraps the views that exist when it is created.

@@ -9,8 +9,10 @@ PROBLEM_DESCRIPTIONS = {
     403: "Authenticated, but lacking the required role",
     404: "No such resource",
     409: "Conflicts with the current state (email taken, action on your own account)",
+    412: "If-Match does not match the current ETag: the resource changed since it was read",
     413: "Request body larger than MAX_CONTENT_LENGTH",
     415: "Request body is not JSON",
+    428: "If-Match is required (REQUIRE_IF_MATCH) and was not sent",
     503: "Database unavailable",
 }
 BEARER = [{"bearerAuth": []}]
@@ -23,3 +25,18 @@ def problems(*codes):
             func = marshal_with(problem_schema, code=code, description=PROBLEM_DESCRIPTIONS[code])(func)
         return func
     return decorate
+
+
+ETAG_HEADER = {"ETag": {"type": "string", "description": "Strong validator of this representation (RFC 9110 8.8.3)"}}
+LOCATION_HEADER = {"Location": {"type": "string", "description": "URL of the created resource"}}
+LINK_HEADER = {"Link": {"type": "string", "description": 'RFC 8288 `<url>; rel="next"` when there is a next page'}}
+IF_MATCH = {"name": "If-Match", "in": "header", "type": "string", "required": False,
+            "description": "ETag from your last GET; a stale one answers 412 and changes nothing"}
+IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "type": "string", "required": False,
+                 "description": "ETag you hold; answers 304 Not Modified when it is still current"}
+NOT_MODIFIED = {304: {"description": "Not Modified: the ETag in If-None-Match is current"}}
+
+
+def headers(code, description, **named):
+    """`@doc(responses=...)` fragment documenting response headers for status `code`."""
+    return {code: {"description": description, "headers": named}}

@@ -3,13 +3,24 @@ from flask import Response, url_for
 from flask_apispec import MethodResource, doc, marshal_with, use_kwargs
 from injector import inject
 
-from app.controllers.docs import BEARER, problems
+from app.controllers.conditional import etag_headers, if_match_versions
+from app.controllers.docs import (
+    BEARER,
+    ETAG_HEADER,
+    IF_MATCH,
+    IF_NONE_MATCH,
+    LINK_HEADER,
+    LOCATION_HEADER,
+    NOT_MODIFIED,
+    problems,
+)
 from app.dto.users import me_update, user_create, user_list, user_list_query, user_public, user_update
 from app.entities import Role
 from app.extensions import auth
 from app.services.users import UserService
 
 ADMIN = Role.ADMIN.value
+USER_RESPONSE = {200: {"description": "The user", "headers": ETAG_HEADER}}
 
 
 def no_content():
@@ -17,6 +28,11 @@ def no_content():
     response = Response(status=204)
     del response.headers["Content-Type"]
     return response
+
+
+def created(user):
+    """201 with the user, its Location and its ETag."""
+    return user, 201, {"Location": url_for("api.user", user_id=user.id), **etag_headers(user)}
 
 
 class MeResource(MethodResource):
@@ -28,21 +44,25 @@ class MeResource(MethodResource):
 
     @auth.login_required
     @doc(tags=["users"], operationId="getMe", summary="Get your own account", security=BEARER,
-         description="The user the bearer token belongs to.")
+         description="The user the bearer token belongs to. Supports If-None-Match.",
+         params={"If-None-Match": IF_NONE_MATCH}, responses={**USER_RESPONSE, **NOT_MODIFIED})
     @marshal_with(user_public, code=200)
     @problems(401, 503)
     def get(self):
-        return auth.current_user()
+        user = auth.current_user()
+        return user, 200, etag_headers(user)
 
     @auth.login_required
     @doc(tags=["users"], operationId="updateMe", summary="Change your name or password", security=BEARER,
          description="Changing the password needs `current_password` and invalidates every access token issued "
-                     "before: log in again.")
+                     "before: log in again. Honours If-Match.",
+         params={"If-Match": IF_MATCH}, responses=USER_RESPONSE)
     @use_kwargs(me_update, location="json", required=True)
     @marshal_with(user_public, code=200)
-    @problems(400, 401, 413, 415, 503)
+    @problems(400, 401, 412, 413, 415, 428, 503)
     def patch(self, **changes):
-        return self.users.update_me(auth.current_user().id, **changes)
+        user = self.users.update_me(auth.current_user().id, expected_versions=if_match_versions(), **changes)
+        return user, 200, etag_headers(user)
 
 
 class UserCollection(MethodResource):
@@ -53,23 +73,31 @@ class UserCollection(MethodResource):
         self.users = users
 
     @auth.login_required
-    @doc(tags=["users"], operationId="listUsers", summary="List users", security=BEARER,
-         description="Ordered by id. Pass `next_cursor` from a page as `cursor` to get the next one.")
+    @doc(tags=["users"], operationId="listUsers", summary="List and search users", security=BEARER,
+         description="Keyset pagination: pass `next_cursor` of a page as `cursor` (with the same filters and sort) "
+                     "for the next one; the `Link` header carries that URL too. Filters combine with AND.",
+         responses={200: {"description": "A page of users", "headers": LINK_HEADER}})
     @use_kwargs(user_list_query, location="query")
     @marshal_with(user_list, code=200)
     @problems(400, 401, 503)
-    def get(self, limit, cursor):
-        return self.users.list(limit=limit, cursor=cursor)
+    def get(self, **query):
+        page = self.users.list(**query)
+        headers = {}
+        if page.next_cursor:
+            args = {k: _query_value(v) for k, v in query.items() if v is not None and k != "cursor"}
+            next_url = url_for("api.users", **args, cursor=page.next_cursor, _external=True)
+            headers["Link"] = f'<{next_url}>; rel="next"'
+        return page, 200, headers
 
     @auth.login_required(role=ADMIN)
     @doc(tags=["users"], operationId="createUser", summary="Create a user (admin)", security=BEARER,
-         description="Roles default to `[\"user\"]`. Without `password` the account cannot log in with one.")
+         description="Roles default to `[\"user\"]`. Without `password` the account cannot log in with one.",
+         responses={201: {"description": "The new user", "headers": {**LOCATION_HEADER, **ETAG_HEADER}}})
     @use_kwargs(user_create, location="json", required=True)
-    @marshal_with(user_public, code=201, description="The new user; `Location` names it")
+    @marshal_with(user_public, code=201)
     @problems(400, 401, 403, 409, 413, 415, 503)
     def post(self, **fields):
-        user = self.users.create(**fields)
-        return user, 201, {"Location": url_for("api.user", user_id=user.id)}
+        return created(self.users.create(**fields))
 
 
 class UserItem(MethodResource):
@@ -80,30 +108,42 @@ class UserItem(MethodResource):
         self.users = users
 
     @auth.login_required
-    @doc(tags=["users"], operationId="getUser", summary="Get a user", security=BEARER)
+    @doc(tags=["users"], operationId="getUser", summary="Get a user", security=BEARER,
+         description="Supports If-None-Match.",
+         params={"If-None-Match": IF_NONE_MATCH}, responses={**USER_RESPONSE, **NOT_MODIFIED})
     @marshal_with(user_public, code=200)
     @problems(401, 404, 503)
     def get(self, user_id):
-        return self.users.get(user_id)
+        user = self.users.get(user_id)
+        return user, 200, etag_headers(user)
 
     @auth.login_required(role=ADMIN)
     @doc(tags=["users"], operationId="updateUser", summary="Change a user (admin)", security=BEARER,
          description="A new password or deactivation ends the user's access tokens; role changes apply from the "
-                     "user's next request. Admins cannot demote or deactivate themselves (409).")
+                     "user's next request. Admins cannot demote or deactivate themselves (409). Honours If-Match.",
+         params={"If-Match": IF_MATCH}, responses=USER_RESPONSE)
     @use_kwargs(user_update, location="json", required=True)
     @marshal_with(user_public, code=200)
-    @problems(400, 401, 403, 404, 409, 413, 415, 503)
+    @problems(400, 401, 403, 404, 409, 412, 413, 415, 428, 503)
     def patch(self, user_id, **changes):
-        return self.users.update(auth.current_user().id, user_id, **changes)
+        user = self.users.update(auth.current_user().id, user_id, expected_versions=if_match_versions(), **changes)
+        return user, 200, etag_headers(user)
 
     @auth.login_required(role=ADMIN)
     @doc(tags=["users"], operationId="deleteUser", summary="Delete a user (admin)", security=BEARER,
-         description="Admins cannot delete themselves (409).")
+         description="Admins cannot delete themselves (409). Honours If-Match.", params={"If-Match": IF_MATCH})
     @marshal_with(None, code=204, description="Deleted")
-    @problems(401, 403, 404, 409, 503)
+    @problems(401, 403, 404, 409, 412, 428, 503)
     def delete(self, user_id):
-        self.users.delete(auth.current_user().id, user_id)
+        self.users.delete(auth.current_user().id, user_id, expected_versions=if_match_versions())
         return no_content()
+
+
+def _query_value(value):
+    """Query-string form of a parsed parameter (datetimes back to ISO 8601, booleans to true/false)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 RESOURCES = [

@@ -1,8 +1,13 @@
 """Schemas of the user resources: one family, one schema per shape (create, update, public, list)."""
-from marshmallow import Schema, fields, validate
+import datetime as dt
+
+from marshmallow import Schema, fields, post_dump, validate
 
 from app.dto import fields as f
+from app.entities import Role
+from app.entities.user import EMAIL_MAX_LENGTH
 from app.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from app.services.users import USER_SORTS
 
 
 class UserPublic(Schema):
@@ -18,17 +23,39 @@ class UserPublic(Schema):
 
 
 class UserList(Schema):
-    """A page of users. `next_cursor` is null on the last page."""
+    """A page of users. `next_cursor` is null on the last page; `total` is present only with `include_total=true`."""
 
     items = fields.List(fields.Nested(UserPublic))
-    next_cursor = fields.String(allow_none=True)
+    next_cursor = fields.String(allow_none=True, metadata={"example": "eyJzIjoiaWQiLCJrIjoyMCwidCI6MjB9"})
+    total = fields.Integer(metadata={"example": 42})
+
+    @post_dump
+    def drop_total_unless_asked(self, data, **kwargs):
+        if data.get("total") is None:
+            data.pop("total", None)
+        return data
 
 
 class UserListQuery(Schema):
-    """GET /users query: `limit` (1 to 100) and an opaque `cursor` from the previous page."""
+    """GET /users query: filters (all combined with AND), sort, keyset pagination."""
 
-    limit = fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
-    cursor = fields.String(load_default=None, validate=validate.Length(max=200))
+    limit = fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+                           metadata={"description": "Page size, 1 to 100."})
+    cursor = fields.String(load_default=None, validate=validate.Length(max=500),
+                           metadata={"description": "`next_cursor` of the previous page, unchanged (same filters "
+                                                    "and sort)."})
+    q = fields.String(validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH),
+                      metadata={"description": "Prefix of the email or of the name."})
+    role = fields.String(validate=validate.OneOf(Role.values()), metadata={"description": "Holds this role."})
+    is_active = fields.Boolean()
+    created_after = fields.AwareDateTime(default_timezone=dt.UTC,
+                                         metadata={"description": "ISO 8601; exclusive. Without an offset: UTC."})
+    created_before = fields.AwareDateTime(default_timezone=dt.UTC,
+                                          metadata={"description": "ISO 8601; exclusive. Without an offset: UTC."})
+    sort = fields.String(load_default="id", validate=validate.OneOf(list(USER_SORTS)),
+                         metadata={"description": "Sort key; a leading `-` sorts descending. Ties break by id."})
+    include_total = fields.Boolean(load_default=False,
+                                   metadata={"description": "Also count every matching user (slower)."})
 
 
 class UserCreate(Schema):

@@ -1,4 +1,6 @@
 """The User entity and its role grants."""
+import hashlib
+
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -28,7 +30,14 @@ class User(db.Model):
     """
 
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("email"),)
+    # Indexes serve the list filters and sorts with keyset pagination: (column, id) for each sort key.
+    # The unique index on email serves email sorts and prefix search (InnoDB appends the primary key to it).
+    __table_args__ = (
+        UniqueConstraint("email"),
+        Index(None, "created_at", "id"),
+        Index(None, "name", "id"),
+        Index(None, "is_active", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH), nullable=False)
@@ -57,6 +66,12 @@ class User(db.Model):
     def has_role(self, name):
         """Whether the user holds role `name`."""
         return any(grant.role == name for grant in self.grants)
+
+    @property
+    def version_tag(self):
+        """An opaque string that changes whenever the user changes (every write sets `updated_at`): the ETag."""
+        digest = hashlib.sha256(f"{self.id}:{self.updated_at.isoformat()}".encode()).hexdigest()
+        return digest[:32]
 
     def revoke_tokens(self):
         """Invalidate every access token issued to this user so far."""

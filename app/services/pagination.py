@@ -1,10 +1,20 @@
-"""Keyset pagination: opaque cursors and pages."""
+"""Keyset pagination for every list endpoint: sort orders, opaque cursors, pages, optional totals.
+
+A page is fetched with `WHERE (key, id) > (last key, last id) ORDER BY key, id LIMIT n + 1` (written as
+`key > k OR (key = k AND id > i)`, which MySQL/MariaDB and SQLite serve as a range on an index on (key, id)), so
+its cost does not grow with the table or with how deep the client has paged. The extra row tells whether a next
+page exists.
+"""
 import base64
 import binascii
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 
+from sqlalchemy import and_, func, or_, select
+
 from app.errors import ValidationFailed
+from app.extensions import db
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -12,27 +22,90 @@ MAX_PAGE_SIZE = 100
 
 @dataclass
 class Page:
-    """One page of results. `next_cursor` is None on the last page."""
+    """One page of results. `next_cursor` is None on the last page; `total` is None unless it was asked for."""
 
     items: list = field(default_factory=list)
     next_cursor: str | None = None
+    total: int | None = None
 
 
-def encode_cursor(position):
-    """Encode a position (a JSON-able dict, e.g. `{"id": 42}`) as an opaque URL-safe string."""
-    raw = json.dumps(position, separators=(",", ":")).encode()
+@dataclass(frozen=True)
+class SortOrder:
+    """A sort a client may ask for by `name` ("email", "-created_at"): `column`, then `tiebreak` (unique)."""
+
+    name: str
+    column: object
+    tiebreak: object
+    descending: bool = False
+
+    def order_by(self):
+        columns = (self.column,) if self.column is self.tiebreak else (self.column, self.tiebreak)
+        return tuple(c.desc() if self.descending else c.asc() for c in columns)
+
+    def after(self, key, tiebreak):
+        """The keyset condition: rows strictly after (key, tiebreak) in this order."""
+        if self.column is self.tiebreak:
+            return self.column < key if self.descending else self.column > key
+        if self.descending:
+            return or_(self.column < key, and_(self.column == key, self.tiebreak < tiebreak))
+        return or_(self.column > key, and_(self.column == key, self.tiebreak > tiebreak))
+
+
+def sort_orders(tiebreak, **columns):
+    """Ascending and descending (`-name`) SortOrders for each `name=column`, keyed by name."""
+    orders = {}
+    for name, column in columns.items():
+        orders[name] = SortOrder(name, column, tiebreak)
+        orders[f"-{name}"] = SortOrder(f"-{name}", column, tiebreak, descending=True)
+    return orders
+
+
+def paginate(query, order, limit, cursor=None, include_total=False):
+    """Run `query` (a `select()` of one entity, filters applied) as one keyset page. Returns a Page.
+
+    `order`: a SortOrder; `limit`: page size (1 to MAX_PAGE_SIZE); `cursor`: a `next_cursor` from an earlier page
+    of the same query and order; `include_total`: also count every matching row (costs a COUNT over the filters).
+    Raises ValidationFailed for a cursor that is malformed or was made for another sort order.
+    """
+    total = None
+    if include_total:
+        total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    if cursor:
+        key, tiebreak = _decode(cursor, order.name)
+        query = query.where(order.after(key, tiebreak))
+    rows = list(db.session.scalars(query.order_by(*order.order_by()).limit(limit + 1)).unique())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = _encode(order.name, getattr(last, order.column.key), getattr(last, order.tiebreak.key))
+    return Page(items=rows, next_cursor=next_cursor, total=total)
+
+
+def _encode(sort_name, key, tiebreak):
+    if isinstance(key, dt.datetime):
+        key = {"dt": key.isoformat()}
+    raw = json.dumps({"s": sort_name, "k": key, "t": tiebreak}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def decode_cursor(cursor, keys):
-    """Decode a cursor made by `encode_cursor`; it must hold an int for each name in `keys`.
-
-    Raises ValidationFailed (`{"cursor": [...]}`) for anything else: cursors come from clients.
-    """
+def _decode(cursor, sort_name):
+    """(key, tiebreak) from a cursor; raises ValidationFailed unless it is well-formed and for `sort_name`."""
+    invalid = ValidationFailed({"cursor": ["Invalid cursor: pass next_cursor from the previous page unchanged, "
+                                           "with the same sort."]})
     try:
         position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        position = None
-    if not isinstance(position, dict) or not all(type(position.get(k)) is int for k in keys):
-        raise ValidationFailed({"cursor": ["Invalid cursor."]})
-    return position
+        key, tiebreak = position["k"], position["t"]
+        if position["s"] != sort_name or not _is_bigint(tiebreak):
+            raise invalid
+        if isinstance(key, dict):
+            key = dt.datetime.fromisoformat(key["dt"])
+        elif not (isinstance(key, str) or _is_bigint(key)):
+            raise invalid
+    except (binascii.Error, ValueError, UnicodeDecodeError, TypeError, KeyError):
+        raise invalid from None
+    return key, tiebreak
+
+
+def _is_bigint(value):
+    return type(value) is int and -(2**63) <= value < 2**63

@@ -5,21 +5,25 @@ Methods take and return plain values and `User` entities; the controllers turn t
 """
 import transaction
 from injector import inject
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from app.entities import DEFAULT_ROLES, Role, User
+from app.entities import DEFAULT_ROLES, Role, RoleGrant, User
 from app.entities.types import utcnow
-from app.errors import EmailTaken, SelfLockout, UserNotFound, ValidationFailed
+from app.errors import EmailTaken, SelfLockout, UserNotFound, ValidationFailed, VersionMismatch
 from app.extensions import db
 from app.services.events import UserEvents
-from app.services.pagination import DEFAULT_PAGE_SIZE, Page, decode_cursor, encode_cursor
+from app.services.pagination import DEFAULT_PAGE_SIZE, paginate, sort_orders
 from app.services.passwords import PasswordService
 
 
 def normalize_email(email):
     """The stored form of an email: stripped and lower-cased, so uniqueness is case-insensitive."""
     return email.strip().lower()
+
+
+# The sorts GET /users offers; each is served by an index on (column, id) (see app/entities/user.py).
+USER_SORTS = sort_orders(User.id, id=User.id, created_at=User.created_at, email=User.email, name=User.name)
 
 
 class UserService:
@@ -38,22 +42,41 @@ class UserService:
             raise UserNotFound(f"No user has id {user_id}.")
         return user
 
+    def _get_for_update(self, user_id, expected_versions):
+        """Lock and return the User (inside a transaction). `expected_versions`: None, or the version tags the
+        client accepts (If-Match). Raises UserNotFound, VersionMismatch."""
+        user = db.session.get(User, user_id, with_for_update=True)
+        if user is None:
+            raise UserNotFound(f"No user has id {user_id}.")
+        if expected_versions is not None and user.version_tag not in expected_versions:
+            raise VersionMismatch()
+        return user
+
     def find_by_email(self, email):
         """Return the User with this email (any case), or None."""
         return db.session.scalars(select(User).where(User.email == normalize_email(email))).unique().first()
 
-    def list(self, limit=DEFAULT_PAGE_SIZE, cursor=None):
-        """Return a Page of up to `limit` users ordered by id, after the position in `cursor`.
+    def list(self, limit=DEFAULT_PAGE_SIZE, cursor=None, sort="id", q=None, role=None, is_active=None,
+             created_after=None, created_before=None, include_total=False):
+        """Return a Page of up to `limit` users matching every given filter, in `sort` order (USER_SORTS).
 
-        Raises ValidationFailed for a cursor not made by this method.
+        `q`: prefix of the email or the name; `role`: holds this role; `is_active`: bool; `created_after` /
+        `created_before`: aware datetimes, exclusive bounds. `cursor` continues an earlier page of the same query.
+        Raises ValidationFailed for a bad cursor.
         """
-        query = select(User).order_by(User.id).limit(limit + 1)
-        if cursor:
-            query = query.where(User.id > decode_cursor(cursor, ("id",))["id"])
-        users = list(db.session.scalars(query).unique())
-        more = len(users) > limit
-        users = users[:limit]
-        return Page(items=users, next_cursor=encode_cursor({"id": users[-1].id}) if more else None)
+        query = select(User)
+        if q:
+            query = query.where(or_(User.email.startswith(normalize_email(q), autoescape=True),
+                                    User.name.startswith(q, autoescape=True)))
+        if role is not None:
+            query = query.join(RoleGrant, and_(RoleGrant.user_id == User.id, RoleGrant.role == role))
+        if is_active is not None:
+            query = query.where(User.is_active == is_active)
+        if created_after is not None:
+            query = query.where(User.created_at > created_after)
+        if created_before is not None:
+            query = query.where(User.created_at < created_before)
+        return paginate(query, USER_SORTS[sort], limit, cursor, include_total)
 
     # --- writes ----------------------------------------------------------------------------------------------
     def register(self, email, name, password):
@@ -81,14 +104,14 @@ class UserService:
             self.events.user_created(user)
         return user
 
-    def update_me(self, user_id, name=None, password=None, current_password=None):
+    def update_me(self, user_id, name=None, password=None, current_password=None, expected_versions=None):
         """Change the caller's own name and/or password. Returns the User.
 
         Changing the password needs `current_password` and revokes every access token issued before.
-        Raises ValidationFailed (missing or wrong current password, policy), UserNotFound.
+        Raises ValidationFailed (missing or wrong current password, policy), UserNotFound, VersionMismatch.
         """
         with transaction.manager:
-            user = self.get(user_id)
+            user = self._get_for_update(user_id, expected_versions)
             if password is not None:
                 if current_password is None:
                     raise ValidationFailed({"current_password": ["Required to change the password."]})
@@ -100,15 +123,17 @@ class UserService:
             user.updated_at = utcnow()
         return user
 
-    def update(self, actor_id, user_id, **changes):
+    def update(self, actor_id, user_id, expected_versions=None, **changes):
         """Apply an admin's `changes` (any of name, email, password, roles, is_active) to a user. Returns the User.
 
         A new password or deactivation revokes the user's access tokens; roles and activation are read on every
         request, so they take effect on the user's next request.
-        Raises UserNotFound, EmailTaken, ValidationFailed, SelfLockout (an admin demoting or deactivating themselves).
+        `expected_versions`: None, or the version tags the client accepts (If-Match).
+        Raises UserNotFound, EmailTaken, ValidationFailed, VersionMismatch, SelfLockout (an admin demoting or
+        deactivating themselves).
         """
         with transaction.manager:
-            user = self.get(user_id)
+            user = self._get_for_update(user_id, expected_versions)
             if user.id == actor_id:
                 if "roles" in changes and Role.ADMIN.value not in changes["roles"]:
                     raise SelfLockout("You cannot remove your own admin role.")
@@ -130,12 +155,12 @@ class UserService:
             _flush_or_email_taken()
         return user
 
-    def delete(self, actor_id, user_id):
-        """Delete a user and their role grants. Raises UserNotFound, SelfLockout (deleting yourself)."""
+    def delete(self, actor_id, user_id, expected_versions=None):
+        """Delete a user and their role grants. Raises UserNotFound, VersionMismatch, SelfLockout (yourself)."""
         if actor_id == user_id:
             raise SelfLockout("You cannot delete your own account.")
         with transaction.manager:
-            db.session.delete(self.get(user_id))
+            db.session.delete(self._get_for_update(user_id, expected_versions))
 
     def ensure_admin(self, email, name, password=None):
         """Create an admin account, or grant the admin role to the existing account with this email.

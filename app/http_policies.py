@@ -1,0 +1,47 @@
+"""Response policies applied to every response: security headers, caching, conditional GET (RFC 9110), CORS."""
+from flask import request
+from flask_cors import CORS
+
+# JSON never needs to load anything; the Swagger UI page loads only its own scripts and styles.
+CSP_JSON = "default-src 'none'; frame-ancestors 'none'"
+CSP_HTML = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+# Headers browsers may read from cross-origin responses, and send on cross-origin requests.
+CORS_EXPOSE = ["ETag", "Location", "Link", "WWW-Authenticate", "Retry-After"]
+CORS_ALLOW = ["Authorization", "Content-Type", "If-Match", "If-None-Match"]
+
+
+def security_headers(response):
+    """OWASP Secure Headers for an API, on every response."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Content-Security-Policy", CSP_HTML if response.mimetype == "text/html" else CSP_JSON)
+    return response
+
+
+def caching(response):
+    """API responses are private: never stored, unless they carry an ETag (then cached but revalidated)."""
+    if "Cache-Control" not in response.headers and request.path.startswith("/api/"):
+        response.headers["Cache-Control"] = "private, no-cache" if "ETag" in response.headers else "no-store"
+    return response
+
+
+def conditional_get(response):
+    """A GET/HEAD whose response has an ETag answers 304 Not Modified when If-None-Match matches it."""
+    if request.method in ("GET", "HEAD") and response.status_code == 200 and "ETag" in response.headers:
+        response.make_conditional(request)
+    return response
+
+
+def register_http_policies(app):
+    """Install the policies on `app`; CORS only for the origins in CORS_ORIGINS (none: no CORS headers at all)."""
+    if app.config["CORS_ORIGINS"]:
+        # Bearer tokens travel in a header, not cookies: credentials are never allowed, so "*" is never combined
+        # with them.
+        CORS(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}}, supports_credentials=False,
+             expose_headers=CORS_EXPOSE, allow_headers=CORS_ALLOW, max_age=600)
+    app.after_request(conditional_get)
+    app.after_request(caching)
+    app.after_request(security_headers)

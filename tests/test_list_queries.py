@@ -1,0 +1,116 @@
+"""GET /api/v1/users: filters, sorts, keyset pagination across pages, Link header, totals."""
+import datetime as dt
+import urllib.parse
+
+import pytest
+import transaction
+
+from app.entities import User
+from app.extensions import db
+
+
+@pytest.fixture
+def directory(app, users):
+    """Seven users with distinct names and creation times an hour apart (plus the admin who asks).
+
+    Names share one capitalisation: how "a" sorts against "B" depends on the database's collation."""
+    people = ["Ada", "Alan", "Barbara", "Edsger", "Grace", "Alonzo", "Donald"]
+    created = [users.create(email=f"{name.lower()}@example.com", name=name, password=None,
+                            is_active=name != "Edsger") for name in people]
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    with app.app_context(), transaction.manager:
+        for offset, user in enumerate(created):
+            db.session.get(User, user.id).created_at = base + dt.timedelta(hours=offset)
+    return {u.name: u for u in created}
+
+
+def fetch_all(client, headers, query, limit=2):
+    """Follow next_cursor until the end; returns (names in order, number of pages)."""
+    names, cursor, pages = [], None, 0
+    while True:
+        params = dict(query, limit=limit, **({"cursor": cursor} if cursor else {}))
+        page = client.get("/api/v1/users?" + urllib.parse.urlencode(params), headers=headers).json
+        names += [item["name"] for item in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if not cursor:
+            return names, pages
+
+
+@pytest.mark.parametrize("sort", ["id", "-id", "created_at", "-created_at", "email", "-email", "name", "-name"])
+def test_every_sort_pages_through_everything_in_order(client, auth, directory, sort):
+    admin, headers = auth.admin()
+    names, _ = fetch_all(client, headers, {"sort": sort})
+    everyone = list(directory.values()) + [admin]
+    key = sort.lstrip("-")
+
+    def sort_key(u):
+        value = getattr(u, key)
+        return (value.lower() if isinstance(value, str) else value, u.id)
+
+    expected = [u.name for u in sorted(everyone, key=sort_key, reverse=sort.startswith("-"))]
+    assert names == expected
+
+
+def test_filters_combine(client, auth, directory):
+    admin, headers = auth.admin()
+    names, _ = fetch_all(client, headers, {"q": "al", "sort": "name"})
+    assert names == ["Alan", "Alonzo"]  # prefix of the email or of the name, case-insensitively
+    names, _ = fetch_all(client, headers, {"is_active": "false"})
+    assert names == ["Edsger"]
+    names, _ = fetch_all(client, headers, {"role": "admin"})
+    assert names == [admin.name]
+    names, _ = fetch_all(client, headers, {"created_after": "2026-01-01T01:00:00Z",
+                                           "created_before": "2026-01-01T05:00:00+00:00", "sort": "-created_at"})
+    assert names == ["Grace", "Edsger", "Barbara"]  # both bounds exclusive
+    names, _ = fetch_all(client, headers, {"created_after": "2026-01-01T01:00:00", "q": "a", "role": "user",
+                                           "is_active": "true"})
+    assert names == ["Alonzo"]  # naive datetimes are UTC
+
+
+def test_q_treats_like_wildcards_literally(client, auth, directory):
+    admin, headers = auth.admin()
+    assert client.get("/api/v1/users?q=%25", headers=headers).json["items"] == []
+    assert client.get("/api/v1/users?q=_da", headers=headers).json["items"] == []
+
+
+def test_link_header_points_at_the_next_page(client, auth, directory):
+    admin, headers = auth.admin()
+    response = client.get("/api/v1/users?limit=3&sort=-name&is_active=true", headers=headers)
+    link = response.headers["Link"]
+    assert link.endswith('>; rel="next"')
+    url = urllib.parse.urlsplit(link[1:link.index(">")])
+    params = urllib.parse.parse_qs(url.query)
+    assert params["cursor"] == [response.json["next_cursor"]]
+    assert params["sort"] == ["-name"]
+    assert params["is_active"] == ["true"]
+    assert params["limit"] == ["3"]
+    following = client.get(f"{url.path}?{url.query}", headers=headers).json
+    assert [u["name"] for u in following["items"]] == ["Barbara", "Alonzo", "Alan"]  # after Test User, Grace, Donald
+    last = client.get("/api/v1/users?limit=100", headers=headers)
+    assert "Link" not in last.headers
+    assert last.json["next_cursor"] is None
+
+
+def test_total_only_when_asked(client, auth, directory):
+    admin, headers = auth.admin()
+    assert "total" not in client.get("/api/v1/users?limit=1", headers=headers).json
+    page = client.get("/api/v1/users?limit=1&include_total=true&is_active=true", headers=headers).json
+    assert page["total"] == 7
+    assert len(page["items"]) == 1
+
+
+def test_a_cursor_is_bound_to_its_sort(client, auth, directory):
+    admin, headers = auth.admin()
+    cursor = client.get("/api/v1/users?limit=1&sort=name", headers=headers).json["next_cursor"]
+    response = client.get(f"/api/v1/users?limit=1&sort=email&cursor={cursor}", headers=headers, status=400)
+    assert "cursor" in response.json["errors"]
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("sort=password_hash", "sort"), ("sort=-", "sort"), ("role=root", "role"), ("is_active=perhaps", "is_active"),
+    ("created_after=yesterday", "created_after"), ("q=", "q"), ("include_total=2", "include_total"),
+])
+def test_bad_list_parameters_are_400(client, auth, query, field):
+    admin, headers = auth.admin()
+    assert field in client.get(f"/api/v1/users?{query}", headers=headers, status=400).json["errors"]
