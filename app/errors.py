@@ -12,6 +12,8 @@ class DomainError(Exception):
     slug = "bad-request"
     title = "Bad request"
 
+    headers = {}  # extra response headers, e.g. the WWW-Authenticate a 401 requires (RFC 9110 15.5.2)
+
     def __init__(self, detail=None, *, errors=None):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
@@ -29,12 +31,25 @@ class ValidationFailed(DomainError):
         super().__init__(detail, errors=errors)
 
 
+class ReauthenticationRequired(DomainError):
+    """A sensitive change (the password) needs the correct `current_password`, which was missing or wrong. 403:
+    the caller is authenticated, but has not proven they may make this change."""
+
+    status = 403
+    slug = "reauthentication-required"
+    title = "Current password required"
+
+    def __init__(self, message):
+        super().__init__(message, errors={"current_password": [message]})
+
+
 class InvalidCredentials(DomainError):
     """Login failed: unknown email, wrong password or inactive account (deliberately indistinguishable). 401."""
 
     status = 401
     slug = "invalid-credentials"
     title = "Invalid credentials"
+    headers = {"WWW-Authenticate": 'Bearer realm="gatehouse"'}
 
     def __init__(self):
         super().__init__("The email or password is incorrect.")

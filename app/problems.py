@@ -44,7 +44,8 @@ def _flatten(messages, prefix=""):
 
 def handle_domain_error(error):
     """A service refused the request: its class gives status, type and title."""
-    return problem_response(error.status, error.title, error.detail, PROBLEM_TYPE_PREFIX + error.slug, error.errors)
+    return problem_response(error.status, error.title, error.detail, PROBLEM_TYPE_PREFIX + error.slug, error.errors,
+                            error.headers)
 
 
 def handle_http_exception(error):

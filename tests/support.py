@@ -83,3 +83,34 @@ class AuthHelper:
         """A new plain user and its headers."""
         user = self.users.create()
         return user, self.headers(user)
+
+
+class ContractAccounts:
+    """The accounts schemathesis authenticates as, restored (active, known password, right roles) on each use."""
+
+    USER_EMAIL = "contract-user@example.com"
+    ADMIN_EMAIL = "contract-admin@example.com"
+
+    def __init__(self, app):
+        self.app = app
+
+    def token(self, admin=False):
+        import transaction
+
+        from app.services.passwords import PasswordService
+        from app.services.tokens import AccessTokenService
+
+        email = self.ADMIN_EMAIL if admin else self.USER_EMAIL
+        roles = [Role.USER.value, Role.ADMIN.value] if admin else [Role.USER.value]
+        with self.app.app_context():
+            users = resolve(UserService)
+            user = users.find_by_email(email)
+            if user is None:
+                user = users.create(email=email, name="Contract", password=DEFAULT_PASSWORD, roles=roles)
+            else:
+                with transaction.manager:
+                    user = users.get(user.id)
+                    user.is_active, user.roles = True, roles
+                    if not resolve(PasswordService).verify(user.password_hash, DEFAULT_PASSWORD):
+                        user.password_hash = resolve(PasswordService).hash(DEFAULT_PASSWORD)
+            return resolve(AccessTokenService).issue(user).access_token

@@ -150,8 +150,8 @@ def _token_signed_at(app, claims, issued_at):
 def test_expired_token_is_rejected(app, client, users):
     user = users.create()
     ttl = app.config["ACCESS_TOKEN_TTL"]
-    fresh = _token_signed_at(app, {"sub": user.id, "ver": 0}, time.time() - ttl + 60)
-    stale = _token_signed_at(app, {"sub": user.id, "ver": 0}, time.time() - ttl - 5)
+    fresh = _token_signed_at(app, {"sub": user.id, "ver": user.token_version}, time.time() - ttl + 60)
+    stale = _token_signed_at(app, {"sub": user.id, "ver": user.token_version}, time.time() - ttl - 5)
     client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {fresh}"}, status=200)
     response = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {stale}"}, status=401)
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
@@ -164,7 +164,7 @@ def test_token_for_a_deleted_user_is_rejected(app, client, users):
 
 def test_token_signed_with_another_key_is_rejected(app, client, users):
     user = users.create()
-    forged = URLSafeTimedSerializer("another-key", salt=ACCESS_TOKEN_SALT).dumps({"sub": user.id, "ver": 0})
+    forged = URLSafeTimedSerializer("another-key", salt=ACCESS_TOKEN_SALT).dumps({"sub": user.id, "ver": user.token_version})
     client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {forged}"}, status=401)
 
 

@@ -19,12 +19,13 @@ def test_change_name(client, auth):
 
 def test_change_password_needs_the_current_password(client, auth, users):
     user, headers = auth.user()
-    missing = client.patch_json("/api/v1/users/me", {"password": "a new password"}, headers=headers, status=400)
+    missing = client.patch_json("/api/v1/users/me", {"password": "a new password"}, headers=headers, status=403)
     assert "current_password" in missing.json["errors"]
+    assert missing.json["type"].endswith("reauthentication-required")
     wrong = client.patch_json("/api/v1/users/me", {"password": "a new password", "current_password": "nope nope"},
-                              headers=headers, status=400)
+                              headers=headers, status=403)
     assert "current_password" in wrong.json["errors"]
-    assert users.get(user.id).token_version == 0  # nothing changed
+    assert users.get(user.id).token_version == user.token_version  # nothing changed
 
 
 def test_password_change_invalidates_older_tokens_and_the_new_password_works(client, auth):

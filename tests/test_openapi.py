@@ -1,11 +1,13 @@
 """The OpenAPI document lists every route, and the Swagger UI page is served."""
+import re
+
 from app.dto.problem import ProblemSchema
 
 IGNORED_ENDPOINTS = {"static", "flask-apispec.static", "flask-apispec.swagger-json", "flask-apispec.swagger-ui"}
 
 
 def _flask_path(rule):
-    return rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
 
 
 def test_every_route_and_method_is_documented(app, client):

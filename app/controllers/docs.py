@@ -6,7 +6,7 @@ from app.dto.problem import problem_schema
 PROBLEM_DESCRIPTIONS = {
     400: "Malformed JSON or invalid fields (problem with `errors`)",
     401: "Missing, invalid or expired bearer token, or wrong credentials",
-    403: "Authenticated, but lacking the required role",
+    403: "Authenticated, but lacking the required role (or, on PATCH /users/me, the correct current_password)",
     404: "No such resource",
     409: "Conflicts with the current state (email taken, action on your own account)",
     412: "If-Match does not match the current ETag: the resource changed since it was read",

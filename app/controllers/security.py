@@ -27,9 +27,10 @@ def get_user_roles(user):
 @auth.error_handler
 def auth_error(status):
     """401 with `WWW-Authenticate: Bearer` (and `error="invalid_token"` for a bad token), or 403."""
-    if status == 403:
-        return problem_response(403, "Forbidden", "Your account lacks the role this operation needs.")
     challenge = f'Bearer realm="{auth.realm}"'
+    if status == 403:
+        return problem_response(403, "Forbidden", "Your account lacks the role this operation needs.",
+                                headers={"WWW-Authenticate": challenge + ', error="insufficient_scope"'})
     error = g.get("bearer_error")
     if error:
         challenge += f', error="{error}", error_description="The access token is invalid or expired"'

@@ -59,7 +59,7 @@ class MeResource(MethodResource):
          params={"If-Match": IF_MATCH}, responses=USER_RESPONSE)
     @use_kwargs(me_update, location="json", required=True)
     @marshal_with(user_public, code=200)
-    @problems(400, 401, 412, 413, 415, 428, 503)
+    @problems(400, 401, 403, 412, 413, 415, 428, 503)
     def patch(self, **changes):
         user = self.users.update_me(auth.current_user().id, expected_versions=if_match_versions(), **changes)
         return user, 200, etag_headers(user)
@@ -149,5 +149,6 @@ def _query_value(value):
 RESOURCES = [
     ("/users/me", MeResource, "me"),
     ("/users", UserCollection, "users"),
-    ("/users/<int:user_id>", UserItem, "user"),
+    # Ids past a signed 64-bit integer cannot exist: 404 from routing, not an overflow in the database driver.
+    ("/users/<int(max=9223372036854775807):user_id>", UserItem, "user"),
 ]

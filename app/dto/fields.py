@@ -12,10 +12,31 @@ def email(**kwargs):
                         **kwargs)
 
 
+# Not blank, and no control characters (Unicode category Cc: NUL, newlines, DEL, C1), as a pattern so the
+# OpenAPI document states it too.
+_CC = r"\x00-\x1f\x7f-\x9f"
+ONE_LINE_TEXT = validate.Regexp(rf"^[^{_CC}]*[^\s{_CC}][^{_CC}]*$",
+                                error="Must not be blank or contain control characters.")
+
+
 def name(**kwargs):
-    """A display name, 1 to 100 characters."""
-    return fields.String(validate=validate.Length(min=1, max=NAME_MAX_LENGTH),
+    """A display name, 1 to 100 characters, not blank, no control characters."""
+    return fields.String(validate=[validate.Length(min=1, max=NAME_MAX_LENGTH), ONE_LINE_TEXT],
                          metadata={"example": "Ada Lovelace"}, **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean: only true and false (marshmallow's Boolean also takes "yes", 1, "on", ...)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+def boolean(**kwargs):
+    """A JSON boolean field: true or false only."""
+    return StrictBoolean(**kwargs)
 
 
 def password(**kwargs):

@@ -65,7 +65,7 @@ class UserCreate(Schema):
     name = f.name(required=True)
     password = f.password()
     roles = f.roles()
-    is_active = fields.Boolean()
+    is_active = f.boolean()
 
 
 class UserUpdate(Schema):
@@ -75,7 +75,7 @@ class UserUpdate(Schema):
     name = f.name()
     password = f.password()
     roles = f.roles()
-    is_active = fields.Boolean()
+    is_active = f.boolean()
 
 
 class MeUpdate(Schema):

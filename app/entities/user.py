@@ -1,7 +1,9 @@
 """The User entity and its role grants."""
 import hashlib
+import secrets
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.entities.types import UTCDateTime, utcnow
@@ -40,11 +42,17 @@ class User(db.Model):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH), nullable=False)
+    # Compared byte for byte: MySQL's default collations would treat "bóss@" and "boss@" (or ß and ss) as one
+    # address. Case-insensitivity comes from storing the normalized (lower-cased) form.
+    email: Mapped[str] = mapped_column(
+        String(EMAIL_MAX_LENGTH).with_variant(mysql.VARCHAR(EMAIL_MAX_LENGTH, collation="utf8mb4_bin"),
+                                              "mysql", "mariadb"), nullable=False)
     name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH), nullable=False)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    token_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Starts random: a token of a deleted user can never match a new user who is given the same id (SQLite reuses
+    # the highest rowid; older MySQL reset AUTO_INCREMENT on restart).
+    token_version: Mapped[int] = mapped_column(Integer, nullable=False, default=lambda: secrets.randbelow(2**30))
     created_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 

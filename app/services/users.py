@@ -10,7 +10,15 @@ from sqlalchemy.exc import IntegrityError
 
 from app.entities import DEFAULT_ROLES, Role, RoleGrant, User
 from app.entities.types import utcnow
-from app.errors import EmailTaken, SelfLockout, UserNotFound, ValidationFailed, VersionMismatch
+from app.entities.user import EMAIL_MAX_LENGTH
+from app.errors import (
+    EmailTaken,
+    ReauthenticationRequired,
+    SelfLockout,
+    UserNotFound,
+    ValidationFailed,
+    VersionMismatch,
+)
 from app.extensions import db
 from app.services.events import UserEvents
 from app.services.pagination import DEFAULT_PAGE_SIZE, paginate, sort_orders
@@ -20,6 +28,14 @@ from app.services.passwords import PasswordService
 def normalize_email(email):
     """The stored form of an email: stripped and lower-cased, so uniqueness is case-insensitive."""
     return email.strip().lower()
+
+
+def _storable_email(email):
+    """normalize_email, refused (ValidationFailed) when lower-casing made it longer than the column ("İ" -> "i̇")."""
+    email = normalize_email(email)
+    if len(email) > EMAIL_MAX_LENGTH:
+        raise ValidationFailed({"email": [f"Longer than {EMAIL_MAX_LENGTH} characters."]})
+    return email
 
 
 # The sorts GET /users offers; each is served by an index on (column, id) (see app/entities/user.py).
@@ -91,7 +107,7 @@ class UserService:
 
         Raises ValidationFailed (password policy) or EmailTaken. If `UserEvents` raises, nothing is written.
         """
-        email = normalize_email(email)
+        email = _storable_email(email)
         password_hash = None
         if password is not None:
             self.passwords.check_policy(password, email)
@@ -108,15 +124,16 @@ class UserService:
         """Change the caller's own name and/or password. Returns the User.
 
         Changing the password needs `current_password` and revokes every access token issued before.
-        Raises ValidationFailed (missing or wrong current password, policy), UserNotFound, VersionMismatch.
+        Raises ReauthenticationRequired (missing or wrong current password), ValidationFailed (policy),
+        UserNotFound, VersionMismatch.
         """
         with transaction.manager:
             user = self._get_for_update(user_id, expected_versions)
             if password is not None:
                 if current_password is None:
-                    raise ValidationFailed({"current_password": ["Required to change the password."]})
+                    raise ReauthenticationRequired("Required to change the password.")
                 if not self.passwords.verify(user.password_hash, current_password):
-                    raise ValidationFailed({"current_password": ["Incorrect password."]})
+                    raise ReauthenticationRequired("Incorrect password.")
                 self._set_password(user, password)
             if name is not None:
                 user.name = name
@@ -140,7 +157,7 @@ class UserService:
                 if changes.get("is_active") is False:
                     raise SelfLockout("You cannot deactivate your own account.")
             if "email" in changes:
-                user.email = normalize_email(changes["email"])
+                user.email = _storable_email(changes["email"])
             if "name" in changes:
                 user.name = changes["name"]
             if "roles" in changes:

@@ -1,0 +1,75 @@
+"""The OpenAPI document is the contract, checked by schemathesis (a tool we did not write) against the app
+in-process over WSGI: every operation, every default check, plus the stateful phase (links inferred from the schema).
+
+Bounded for speed: CONTRACT_MAX_EXAMPLES (default 25) cases per operation and CONTRACT_STATEFUL_STEPS (default 20)
+steps per stateful run. A deeper run: CONTRACT_MAX_EXAMPLES=500 CONTRACT_STATEFUL_STEPS=100 ./run_tests.sh -k contract
+"""
+import os
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import content_type_conformance
+
+from tests.support import ContractAccounts
+
+MAX_EXAMPLES = int(os.environ.get("CONTRACT_MAX_EXAMPLES", "25"))
+STATEFUL_STEPS = int(os.environ.get("CONTRACT_STATEFUL_STEPS", "20"))
+HYPOTHESIS = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+                      suppress_health_check=list(HealthCheck))
+# Operations only admins may call: tested with the admin's token, the rest with a plain user's.
+ADMIN_OPERATIONS = {("POST", "/api/v1/users"), ("PATCH", "/api/v1/users/{user_id}"),
+                    ("DELETE", "/api/v1/users/{user_id}")}
+
+
+@pytest.fixture(scope="module")
+def contract_schema(app):
+    schema = schemathesis.openapi.from_wsgi("/swagger/", app)
+    accounts = ContractAccounts(app)
+
+    @schema.auth()
+    class BearerAuth:
+        """A fresh token for a user (or the admin) that exists, is active and has a known password: generated
+        requests may delete, deactivate or re-password any account, including these."""
+
+        def get(self, case, context):
+            return accounts.token(admin=(case.method.upper(), case.path) in ADMIN_OPERATIONS)
+
+        def set(self, case, data, context):
+            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
+    BearerAuth.refresh_interval = None  # every case gets a token that is valid now
+    return schema
+
+
+schema = schemathesis.pytest.from_fixture("contract_schema")
+
+
+@schemathesis.check
+def content_type_unless_bodiless(ctx, response, case):
+    """schemathesis' content_type_conformance, except for 204 and 304: Swagger 2.0 gives media types per operation
+    (`produces`), not per response, yet RFC 9110 (15.3.5, 15.4.5) says these answers carry no content, so no
+    Content-Type either."""
+    if response.status_code in (204, 304) and not response.content:
+        return True
+    return content_type_conformance(ctx, response, case)
+
+
+CHECKS = {"excluded_checks": [content_type_conformance], "additional_checks": [content_type_unless_bodiless]}
+
+
+@schema.parametrize()
+@HYPOTHESIS
+def test_every_operation_conforms_to_the_document(case):
+    case.call_and_validate(**CHECKS)
+
+
+def test_stateful_sequences_conform_to_the_document(contract_schema):
+    class Workflow(contract_schema.as_state_machine()):
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, excluded_checks=CHECKS["excluded_checks"],
+                                   additional_checks=[*(additional_checks or ()), *CHECKS["additional_checks"]],
+                                   transport_kwargs=kwargs or None, recorder=self.recorder)
+
+    Workflow.run(settings=settings(HYPOTHESIS, max_examples=max(5, MAX_EXAMPLES // 5),
+                                   stateful_step_count=STATEFUL_STEPS))
