@@ -164,7 +164,8 @@ def test_token_for_a_deleted_user_is_rejected(app, client, users):
 
 def test_token_signed_with_another_key_is_rejected(app, client, users):
     user = users.create()
-    forged = URLSafeTimedSerializer("another-key", salt=ACCESS_TOKEN_SALT).dumps({"sub": user.id, "ver": user.token_version})
+    claims = {"sub": user.id, "ver": user.token_version}
+    forged = URLSafeTimedSerializer("another-key", salt=ACCESS_TOKEN_SALT).dumps(claims)
     client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {forged}"}, status=401)
 
 
