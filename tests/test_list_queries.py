@@ -114,3 +114,13 @@ def test_a_cursor_is_bound_to_its_sort(client, auth, directory):
 def test_bad_list_parameters_are_400(client, auth, query, field):
     admin, headers = auth.admin()
     assert field in client.get(f"/api/v1/users?{query}", headers=headers, status=400).json["errors"]
+
+
+@pytest.mark.parametrize("sort", ["id", "-id", "name"])
+def test_role_filter_pages_through_every_holder(client, auth, directory, sort):
+    admin, headers = auth.admin()
+    names, pages = fetch_all(client, headers, {"role": "user", "sort": sort})
+    holders = [*directory.values(), admin]
+    key = (lambda u: u.id) if sort.endswith("id") else (lambda u: (u.name, u.id))
+    assert names == [u.name for u in sorted(holders, key=key, reverse=sort.startswith("-"))]
+    assert pages == 4

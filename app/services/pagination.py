@@ -31,32 +31,46 @@ class Page:
 
 @dataclass(frozen=True)
 class SortOrder:
-    """A sort a client may ask for by `name` ("email", "-created_at"): `column`, then `tiebreak` (unique)."""
+    """A sort a client may ask for by `name` ("email", "-created_at"): `column`, then `tiebreak` (unique).
+
+    `attrs` names the entity attributes holding the two values (for the cursor), when they are not the columns' own
+    keys (a column of a joined table that equals the entity's id, say).
+    """
 
     name: str
     column: object
     tiebreak: object
     descending: bool = False
+    attrs: tuple | None = None
 
     def order_by(self):
         columns = (self.column,) if self.column is self.tiebreak else (self.column, self.tiebreak)
         return tuple(c.desc() if self.descending else c.asc() for c in columns)
 
     def after(self, key, tiebreak):
-        """The keyset condition: rows strictly after (key, tiebreak) in this order."""
+        """The keyset condition: rows strictly after (key, tiebreak) in this order.
+
+        Written `column >= key AND (column > key OR tiebreak > t)`: the leading bound lets SQLite and MySQL seek
+        into the (column, tiebreak) index instead of scanning it, which a bare OR of the two does not.
+        """
         if self.column is self.tiebreak:
             return self.column < key if self.descending else self.column > key
         if self.descending:
-            return or_(self.column < key, and_(self.column == key, self.tiebreak < tiebreak))
-        return or_(self.column > key, and_(self.column == key, self.tiebreak > tiebreak))
+            return and_(self.column <= key, or_(self.column < key, self.tiebreak < tiebreak))
+        return and_(self.column >= key, or_(self.column > key, self.tiebreak > tiebreak))
+
+    def position(self, row):
+        """(key, tiebreak) of `row`, for the cursor of the page that ends with it."""
+        key_attr, tiebreak_attr = self.attrs or (self.column.key, self.tiebreak.key)
+        return getattr(row, key_attr), getattr(row, tiebreak_attr)
 
 
-def sort_orders(tiebreak, **columns):
-    """Ascending and descending (`-name`) SortOrders for each `name=column`, keyed by name."""
+def sort_orders(tiebreak, attrs=None, **columns):
+    """Ascending and descending (`-name`) SortOrders for each `name=column`, keyed by name (`attrs`: see SortOrder)."""
     orders = {}
     for name, column in columns.items():
-        orders[name] = SortOrder(name, column, tiebreak)
-        orders[f"-{name}"] = SortOrder(f"-{name}", column, tiebreak, descending=True)
+        orders[name] = SortOrder(name, column, tiebreak, attrs=attrs)
+        orders[f"-{name}"] = SortOrder(f"-{name}", column, tiebreak, descending=True, attrs=attrs)
     return orders
 
 
@@ -78,7 +92,7 @@ def paginate(query, order, limit, cursor=None, include_total=False):
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = _encode(order.name, getattr(last, order.column.key), getattr(last, order.tiebreak.key))
+        next_cursor = _encode(order.name, *order.position(last))
     return Page(items=rows, next_cursor=next_cursor, total=total)
 
 

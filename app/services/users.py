@@ -40,6 +40,12 @@ def _storable_email(email):
 
 # The sorts GET /users offers; each is served by an index on (column, id) (see app/entities/user.py).
 USER_SORTS = sort_orders(User.id, id=User.id, created_at=User.created_at, email=User.email, name=User.name)
+# With a role filter, id order is taken from user_roles (role, user_id): the index yields the page directly, where
+# ordering by users.id would first collect every holder of the role.
+ROLE_FILTERED_SORTS = {
+    **USER_SORTS,
+    **sort_orders(RoleGrant.user_id, attrs=("id", "id"), id=RoleGrant.user_id),
+}
 
 
 class UserService:
@@ -84,15 +90,17 @@ class UserService:
         if q:
             query = query.where(or_(User.email.startswith(normalize_email(q), autoescape=True),
                                     User.name.startswith(q, autoescape=True)))
+        sorts = USER_SORTS
         if role is not None:
             query = query.join(RoleGrant, and_(RoleGrant.user_id == User.id, RoleGrant.role == role))
+            sorts = ROLE_FILTERED_SORTS
         if is_active is not None:
             query = query.where(User.is_active == is_active)
         if created_after is not None:
             query = query.where(User.created_at > created_after)
         if created_before is not None:
             query = query.where(User.created_at < created_before)
-        return paginate(query, USER_SORTS[sort], limit, cursor, include_total)
+        return paginate(query, sorts[sort], limit, cursor, include_total)
 
     # --- writes ----------------------------------------------------------------------------------------------
     def register(self, email, name, password):

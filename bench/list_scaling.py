@@ -1,0 +1,176 @@
+"""Benchmark: GET /api/v1/users page time at 1,000 and at 1,000,000 users (keyset pagination must stay flat).
+
+Not a test: it prints figures. It builds a fresh database with the real migrations, seeds users in bulk, and times
+requests through the app in-process (WSGI, no network), so what is measured is the app and the database. On
+MySQL/MariaDB it also prints the index each page query uses (EXPLAIN).
+
+    .venv/bin/python bench/list_scaling.py                                   # SQLite file in /tmp
+    .venv/bin/python bench/list_scaling.py --database-url "$TEST_DATABASE_URL" # MySQL/MariaDB (tables are dropped!)
+    .venv/bin/python bench/list_scaling.py --sizes 1000,100000 --repeat 50
+
+Output: one row per scenario with the median and p90 page time in ms at each size, and the ratio largest/smallest.
+"""
+import argparse
+import datetime as dt
+import os
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+import flask_migrate  # noqa: E402
+import transaction  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.configs import TestConfig  # noqa: E402
+from app.dependencies import resolve  # noqa: E402
+from app.entities import RoleGrant, User  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.services.tokens import AccessTokenService  # noqa: E402
+
+SCENARIOS = {  # name: query string (the cursor ones are filled in from the data)
+    "first page, by id": "limit=20",
+    "deep page, by id (cursor at the middle)": "limit=20&cursor={mid_id}",
+    "by -created_at": "limit=20&sort=-created_at",
+    "deep page, by created_at": "limit=20&sort=created_at&cursor={mid_created}",
+    "by name": "limit=20&sort=name",
+    "by -email": "limit=20&sort=-email",
+    "q=user12 (prefix), by id": "limit=20&q=user12",
+    "role=admin, by id": "limit=20&role=admin",
+    "is_active=false, by id": "limit=20&is_active=false",
+    "created_after (last hour), -created_at": "limit=20&created_after={recent}&sort=-created_at",
+}
+BASE = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+
+
+def reset_schema(url):
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        meta = sa.MetaData()
+        meta.reflect(conn)
+        meta.drop_all(conn)
+        conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+
+
+def seed(app, start, stop, chunk=20000):
+    """Insert users start..stop-1: one created per minute, every 40th an admin, every 10th inactive (so every
+    filtered scenario fills a whole page already at 1,000 users: the pages compared hold the same work)."""
+    users, grants = User.__table__, RoleGrant.__table__
+    with app.app_context():
+        engine = db.engine
+        for low in range(start, stop, chunk):
+            high = min(low + chunk, stop)
+            rows = [{"id": i + 1, "email": f"user{i}@example.com", "name": f"User {i:07d}", "password_hash": None,
+                     "is_active": i % 10 != 9, "token_version": 0,
+                     "created_at": (BASE + dt.timedelta(minutes=i)).replace(tzinfo=None),
+                     "updated_at": (BASE + dt.timedelta(minutes=i)).replace(tzinfo=None)} for i in range(low, high)]
+            roles = [{"user_id": i + 1, "role": "user"} for i in range(low, high)]
+            roles += [{"user_id": i + 1, "role": "admin"} for i in range(low, high) if i % 40 == 0]
+            with engine.begin() as conn:
+                conn.execute(users.insert(), rows)
+                conn.execute(grants.insert(), roles)
+
+
+def cursors(app, size):
+    from app.services.pagination import _encode
+    middle = size // 2
+    created = BASE + dt.timedelta(minutes=middle)
+    return {"mid_id": _encode("id", middle, middle), "mid_created": _encode("created_at", created, middle + 1),
+            "recent": (BASE + dt.timedelta(minutes=size - 60)).isoformat().replace("+00:00", "Z")}
+
+
+def explain(app, query_string, headers, client):
+    """The plan of the page query: (table, index) pairs on MySQL/MariaDB, the plan's lines on SQLite."""
+    statements = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if "LIMIT" in statement.upper():
+            statements.append((statement, parameters))
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        client.get(f"/api/v1/users?{query_string}", headers=headers)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    if not statements:
+        return ""
+    statement, parameters = statements[-1]
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            plan = conn.connection.driver_connection.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+            return "; ".join(row[3] for row in plan.fetchall())
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection.cursor(dictionary=True)
+        raw.execute("EXPLAIN " + statement, parameters)
+        plan = raw.fetchall()
+        raw.close()
+    return ", ".join(f"{row['table']}:{row['key'] or 'ALL'}" for row in plan)
+
+
+def measure(client, headers, query_string, repeat):
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = client.get(f"/api/v1/users?{query_string}", headers=headers)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, response.get_data(as_text=True)
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.9) - 1]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    parser.add_argument("--sizes", default="1000,1000000")
+    parser.add_argument("--repeat", type=int, default=30)
+    args = parser.parse_args()
+    url = args.database_url or f"sqlite:///{tempfile.gettempdir()}/gatehouse-bench.db"
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    reset_schema(url)
+    app = create_app(TestConfig(database_url=url, LOG_LEVEL="WARNING"))
+    with app.app_context():
+        flask_migrate.upgrade()
+    client = app.test_client()
+    print(f"database: {sa.make_url(url).get_backend_name()}   requests per figure: {args.repeat}")
+
+    results, plans, seeded = {}, {}, 0
+    for size in sizes:
+        started = time.perf_counter()
+        seed(app, seeded, size)
+        seeded = size
+        with app.app_context(), transaction.manager:
+            if db.engine.dialect.name in ("mysql", "mariadb"):
+                db.session.execute(sa.text("ANALYZE TABLE users, user_roles"))
+            caller = db.session.get(User, 1)
+            token = resolve(AccessTokenService).issue(caller).access_token
+        print(f"seeded {size:,} users in {time.perf_counter() - started:.1f} s")
+        headers = {"Authorization": f"Bearer {token}"}
+        values = cursors(app, size)
+        for name, template in SCENARIOS.items():
+            query_string = template.format(**values)
+            client.get(f"/api/v1/users?{query_string}", headers=headers)  # warm up
+            results.setdefault(name, []).append(measure(client, headers, query_string, args.repeat))
+            plans[name] = explain(app, query_string, headers, client)
+
+    header = "".join(f"{f'{s:,} users':>22}" for s in sizes)
+    print(f"\n{'scenario':44}{header}{'ratio':>8}   median / p90 ms; ratio of medians, largest/smallest")
+    worst = 0.0
+    for name, figures in results.items():
+        cells = "".join(f"{f'{m:.2f} / {p:.2f}':>22}" for m, p in figures)
+        ratio = figures[-1][0] / figures[0][0]
+        worst = max(worst, ratio)
+        print(f"{name:44}{cells}{ratio:>8.2f}   {plans[name]}")
+    print(f"\nworst ratio {worst:.2f} (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()
