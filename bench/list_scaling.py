@@ -41,6 +41,7 @@ SCENARIOS = {  # name: query string (the cursor ones are filled in from the data
     "by name": "limit=20&sort=name",
     "by -email": "limit=20&sort=-email",
     "q=user12 (prefix), by id": "limit=20&q=user12",
+    "q=user999999 (rare prefix), by id": "limit=20&q=user999999",
     "role=admin, by id": "limit=20&role=admin",
     "is_active=false, by id": "limit=20&is_active=false",
     "created_after (last hour), -created_at": "limit=20&created_after={recent}&sort=-created_at",

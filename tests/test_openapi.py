@@ -22,6 +22,7 @@ def test_every_route_and_method_is_documented(app, client):
             operation = spec["paths"][path][method.lower()]
             assert operation.get("operationId"), (method, path)
             assert operation.get("summary"), (method, path)
+            assert operation.get("description"), (method, path)
 
 
 def test_bearer_operations_declare_security_and_401(client):
@@ -59,3 +60,17 @@ def test_swagger_ui_page_is_served(client):
     assert response.content_type == "text/html"
     assert "swagger" in response.text.lower()
     assert "/swagger/" in response.text
+
+
+def test_request_bodies_have_examples(client):
+    spec = client.get("/swagger/").json
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] != "body":
+                    continue
+                definition = parameter["schema"]
+                if "$ref" in definition:
+                    definition = spec["definitions"][definition["$ref"].rsplit("/", 1)[1]]
+                for name, field in definition["properties"].items():
+                    assert "example" in field or field.get("type") == "boolean", (method, path, name)

@@ -11,6 +11,8 @@ class HealthResource(MethodResource):
     """Liveness: the process answers. Never touches the database."""
 
     @doc(tags=["operations"], operationId="health", summary="Liveness probe",
+         description="Answers while the process serves requests; never touches the database, so a database outage "
+                     "does not get healthy instances restarted.",
          responses={200: {"description": '`{"status": "ok"}`'}})
     def get(self):
         return {"status": "ok"}
@@ -24,6 +26,8 @@ class ReadyResource(MethodResource):
         self.health = health
 
     @doc(tags=["operations"], operationId="ready", summary="Readiness probe",
+         description="Answers 200 when the database answers a trivial query within DATABASE_CONNECT_TIMEOUT, "
+                     "503 otherwise: take the instance out of the load balancer until it recovers.",
          responses={200: {"description": '`{"status": "ok"}` when the database answers'}})
     @problems(503)
     def get(self):

@@ -83,7 +83,8 @@ class MeUpdate(Schema):
 
     name = f.name()
     password = f.password()
-    current_password = fields.String(load_only=True, validate=validate.Length(max=1024))
+    current_password = fields.String(load_only=True, validate=validate.Length(max=1024),
+                                     metadata={"example": "correct horse battery staple"})
 
 
 user_public = UserPublic()

@@ -110,7 +110,7 @@ def _decode(cursor, sort_name):
     try:
         position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         key, tiebreak = position["k"], position["t"]
-        if position["s"] != sort_name or not _is_bigint(tiebreak):
+        if position["s"] != sort_name or not (isinstance(tiebreak, str) or _is_bigint(tiebreak)):
             raise invalid
         if isinstance(key, dict):
             key = dt.datetime.fromisoformat(key["dt"])
