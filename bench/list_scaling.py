@@ -67,7 +67,8 @@ def seed(app, start, stop, chunk=20000):
         engine = db.engine
         for low in range(start, stop, chunk):
             high = min(low + chunk, stop)
-            rows = [{"id": i + 1, "email": f"user{i}@example.com", "name": f"User {i:07d}", "password_hash": None,
+            rows = [{"id": i + 1, "email": f"user{i}@example.com", "name": f"User {i:07d}", "name_key": f"user {i:07d}",
+                     "password_hash": None,
                      "is_active": i % 10 != 9, "token_version": 0,
                      "created_at": (BASE + dt.timedelta(minutes=i)).replace(tzinfo=None),
                      "updated_at": (BASE + dt.timedelta(minutes=i)).replace(tzinfo=None)} for i in range(low, high)]

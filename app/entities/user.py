@@ -4,7 +4,7 @@ import secrets
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.dialects import mysql
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from app.entities.types import UTCDateTime, utcnow
 from app.extensions import db
@@ -12,6 +12,12 @@ from app.extensions import db
 EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
 NAME_MAX_LENGTH = 100
 ROLE_MAX_LENGTH = 32
+
+
+def _binary_string(length):
+    """A VARCHAR compared byte for byte: utf8mb4_bin on MySQL/MariaDB (SQLite compares bytes already). For values
+    stored normalized (lower-cased), where the default collations' folding of accents and widths would be wrong."""
+    return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
 
 
 class RoleGrant(db.Model):
@@ -38,16 +44,19 @@ class User(db.Model):
         UniqueConstraint("email"),
         Index(None, "created_at", "id"),
         Index(None, "name", "id"),
+        Index(None, "name_key", "id"),
         Index(None, "is_active", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Compared byte for byte: MySQL's default collations would treat "bóss@" and "boss@" (or ß and ss) as one
     # address. Case-insensitivity comes from storing the normalized (lower-cased) form.
-    email: Mapped[str] = mapped_column(
-        String(EMAIL_MAX_LENGTH).with_variant(mysql.VARCHAR(EMAIL_MAX_LENGTH, collation="utf8mb4_bin"),
-                                              "mysql", "mariadb"), nullable=False)
+    email: Mapped[str] = mapped_column(_binary_string(EMAIL_MAX_LENGTH), nullable=False)
     name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH), nullable=False)
+    # The lower-cased name, kept by `_keep_name_key`: prefix search compares it as a range on its own index, which
+    # works alike on every database (SQLite's LIKE is case-insensitive only by scanning). Lower-casing can lengthen
+    # a name ("İ" -> "i̇"), hence the wider column.
+    name_key: Mapped[str] = mapped_column(_binary_string(2 * NAME_MAX_LENGTH), nullable=False)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     # Starts random: a token of a deleted user can never match a new user who is given the same id (SQLite reuses
@@ -59,6 +68,11 @@ class User(db.Model):
     # Joined eagerly: the caller and its roles come back in one query on every authenticated request.
     grants: Mapped[list[RoleGrant]] = relationship(
         lazy="joined", cascade="all, delete-orphan", passive_deletes=True, order_by=RoleGrant.role)
+
+    @validates("name")
+    def _keep_name_key(self, _key, name):
+        self.name_key = name.lower()
+        return name
 
     @property
     def roles(self):

@@ -93,8 +93,7 @@ class UserService:
         """
         query = select(User)
         if q:
-            query = query.where(or_(User.email.startswith(normalize_email(q), autoescape=True),
-                                    User.name.startswith(q, autoescape=True)))
+            query = query.where(or_(_prefix_of(User.email, normalize_email(q)), _prefix_of(User.name_key, q.lower())))
         sorts = USER_SORTS
         if role is not None:
             query = query.join(RoleGrant, and_(RoleGrant.user_id == User.id, RoleGrant.role == role))
@@ -210,6 +209,12 @@ class UserService:
         self.passwords.check_policy(password, user.email)
         user.password_hash = self.passwords.hash(password)
         user.revoke_tokens()
+
+
+def _prefix_of(column, prefix):
+    """`column` starts with `prefix`, as a range (served by an index on any database, unlike a case-insensitive
+    LIKE): prefix <= column < prefix followed by the highest code point."""
+    return and_(column >= prefix, column < prefix + "\U0010ffff")
 
 
 def _flush_or_email_taken():
