@@ -21,7 +21,7 @@ import time
 
 import sqlalchemy as sa
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # the repo root: app/, bench/
 
 import flask_migrate  # noqa: E402
 import transaction  # noqa: E402
@@ -29,9 +29,10 @@ import transaction  # noqa: E402
 from app import create_app  # noqa: E402
 from app.configs import TestConfig  # noqa: E402
 from app.dependencies import resolve  # noqa: E402
-from app.entities import RoleGrant, User  # noqa: E402
+from app.entities import User  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.services.tokens import AccessTokenService  # noqa: E402
+from bench.seeding import BASE, reset_schema, seed  # noqa: E402
 
 SCENARIOS = {  # name: query string (the cursor ones are filled in from the data)
     "first page, by id": "limit=20",
@@ -46,49 +47,21 @@ SCENARIOS = {  # name: query string (the cursor ones are filled in from the data
     "is_active=false, by id": "limit=20&is_active=false",
     "created_after (last hour), -created_at": "limit=20&created_after={recent}&sort=-created_at",
 }
-BASE = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
 
-def reset_schema(url):
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        meta = sa.MetaData()
-        meta.reflect(conn)
-        meta.drop_all(conn)
-        conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
-
-
-def seed(app, start, stop, chunk=20000):
-    """Insert users start..stop-1: one created per minute, every 40th an admin, every 10th inactive (so every
-    filtered scenario fills a whole page already at 1,000 users: the pages compared hold the same work)."""
-    users, grants = User.__table__, RoleGrant.__table__
-    with app.app_context():
-        engine = db.engine
-        for low in range(start, stop, chunk):
-            high = min(low + chunk, stop)
-            rows = [{"id": i + 1, "email": f"user{i}@example.com", "name": f"User {i:07d}", "name_key": f"user {i:07d}",
-                     "password_hash": None,
-                     "is_active": i % 10 != 9, "token_version": 0,
-                     "created_at": (BASE + dt.timedelta(minutes=i)).replace(tzinfo=None),
-                     "updated_at": (BASE + dt.timedelta(minutes=i)).replace(tzinfo=None)} for i in range(low, high)]
-            roles = [{"user_id": i + 1, "role": "user"} for i in range(low, high)]
-            roles += [{"user_id": i + 1, "role": "admin"} for i in range(low, high) if i % 40 == 0]
-            with engine.begin() as conn:
-                conn.execute(users.insert(), rows)
-                conn.execute(grants.insert(), roles)
-
-
-def settle(session, limit=120):
-    """After a bulk load InnoDB flushes dirty pages for a while, competing for the CPU with the requests being timed:
-    wait (at most `limit` seconds) until under 1% of the buffer pool is dirty."""
+def settle(session, limit=90):
+    """After a bulk load InnoDB flushes dirty pages and purges for a while, competing for the CPU with the requests
+    being timed: wait (at most `limit` seconds) until the dirty-page count stops falling for 5 seconds."""
+    def dirty():
+        return int(session.execute(sa.text("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'")).one()[1])
+    last, still = dirty(), 0
     for _ in range(limit):
-        status = dict(session.execute(sa.text(
-            "SHOW GLOBAL STATUS WHERE Variable_name IN "
-            "('Innodb_buffer_pool_pages_dirty', 'Innodb_buffer_pool_pages_total')")).all())
-        if int(status["Innodb_buffer_pool_pages_dirty"]) < int(status["Innodb_buffer_pool_pages_total"]) / 100:
-            return
         time.sleep(1)
+        now = dirty()
+        still = still + 1 if now >= last else 0
+        if still >= 5:
+            return
+        last = now
 
 
 def cursors(app, size):
