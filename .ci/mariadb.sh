@@ -23,6 +23,8 @@ CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unic
 CREATE USER IF NOT EXISTS '$user'@'127.0.0.1' IDENTIFIED VIA mysql_native_password USING PASSWORD('$password');
 ALTER USER '$user'@'127.0.0.1' IDENTIFIED VIA mysql_native_password USING PASSWORD('$password');
 GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'127.0.0.1';
+-- the benchmarks keep one database per table size: <db>_<size>
+GRANT ALL PRIVILEGES ON \`${db}\_%\`.* TO '$user'@'127.0.0.1';
 FLUSH PRIVILEGES;
 SQL
 echo "mysql+mysqlconnector://$user:$password@127.0.0.1:3306/$db?charset=utf8mb4&collation=utf8mb4_unicode_ci"

@@ -41,7 +41,7 @@ SCENARIOS = {  # name: query string (the cursor ones are filled in from the data
     "deep page, by created_at": "limit=20&sort=created_at&cursor={mid_created}",
     "by name": "limit=20&sort=name",
     "by -email": "limit=20&sort=-email",
-    "q=user12 (prefix), by id": "limit=20&q=user12",
+    "q=user%2000000 (100 matches), by id": "limit=20&q=user%2000000",
     "q=user999999 (rare prefix), by id": "limit=20&q=user999999",
     "role=admin, by id": "limit=20&role=admin",
     "is_active=false, by id": "limit=20&is_active=false",
@@ -103,56 +103,82 @@ def explain(app, query_string, headers, client):
 
 
 def measure(client, headers, query_string, repeat):
+    """Page times in ms of `repeat` requests."""
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
         response = client.get(f"/api/v1/users?{query_string}", headers=headers)
         times.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, response.get_data(as_text=True)
-    times.sort()
-    return statistics.median(times), times[int(len(times) * 0.9) - 1]
+    return times
+
+
+def database_for(url, size):
+    """One database per table size, so the sizes can be measured alternately (drift in the machine hits both):
+    `<name>_<size>` on MySQL/MariaDB (created if missing), `<file>-<size>.db` on SQLite."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return str(parsed.set(database=parsed.database.removesuffix(".db") + f"-{size}.db"))
+    name = f"{parsed.database}_{size}"
+    engine = sa.create_engine(parsed)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 "
+                             "COLLATE utf8mb4_unicode_ci"))
+    engine.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def prepare(url, size):
+    """A migrated database holding `size` users; returns (app, client, headers, scenario values)."""
+    reset_schema(url)
+    app = create_app(TestConfig(database_url=url, LOG_LEVEL="WARNING"))
+    with app.app_context():
+        flask_migrate.upgrade()
+    started = time.perf_counter()
+    seed(app, 0, size)
+    with app.app_context(), transaction.manager:
+        if db.engine.dialect.name in ("mysql", "mariadb"):
+            db.session.execute(sa.text("ANALYZE TABLE users, user_roles"))
+        token = resolve(AccessTokenService).issue(db.session.get(User, 1)).access_token
+    print(f"seeded {size:,} users in {time.perf_counter() - started:.1f} s")
+    return app, app.test_client(), {"Authorization": f"Bearer {token}"}, cursors(app, size)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     parser.add_argument("--sizes", default="1000,1000000")
-    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=30, help="requests per scenario, size and round")
+    parser.add_argument("--rounds", type=int, default=5, help="alternations between the sizes")
     args = parser.parse_args()
     url = args.database_url or f"sqlite:///{tempfile.gettempdir()}/gatehouse-bench.db"
     sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"database: {sa.make_url(url).get_backend_name()}   {args.rounds} rounds x {args.repeat} requests "
+          "per scenario and size, sizes alternated")
 
-    reset_schema(url)
-    app = create_app(TestConfig(database_url=url, LOG_LEVEL="WARNING"))
-    with app.app_context():
-        flask_migrate.upgrade()
-    client = app.test_client()
-    print(f"database: {sa.make_url(url).get_backend_name()}   requests per figure: {args.repeat}")
-
-    results, plans, seeded = {}, {}, 0
-    for size in sizes:
-        started = time.perf_counter()
-        seed(app, seeded, size)
-        seeded = size
-        with app.app_context(), transaction.manager:
-            if db.engine.dialect.name in ("mysql", "mariadb"):
-                db.session.execute(sa.text("ANALYZE TABLE users, user_roles"))
-                settle(db.session)
-            caller = db.session.get(User, 1)
-            token = resolve(AccessTokenService).issue(caller).access_token
-        print(f"seeded {size:,} users in {time.perf_counter() - started:.1f} s")
-        headers = {"Authorization": f"Bearer {token}"}
-        values = cursors(app, size)
+    setups = {size: prepare(database_for(url, size), size) for size in sizes}
+    with setups[sizes[-1]][0].app_context():
+        if db.engine.dialect.name in ("mysql", "mariadb"):
+            settle(db.session)
+    samples = {(name, size): [] for name in SCENARIOS for size in sizes}
+    for _ in range(args.rounds):
         for name, template in SCENARIOS.items():
-            query_string = template.format(**values)
-            client.get(f"/api/v1/users?{query_string}", headers=headers)  # warm up
-            results.setdefault(name, []).append(measure(client, headers, query_string, args.repeat))
-            plans[name] = explain(app, query_string, headers, client)
+            for size in sizes:
+                app, client, headers, values = setups[size]
+                query_string = template.format(**values)
+                client.get(f"/api/v1/users?{query_string}", headers=headers)  # warm up
+                samples[(name, size)] += measure(client, headers, query_string, args.repeat)
+    plans = {name: explain(setups[sizes[-1]][0], template.format(**setups[sizes[-1]][3]),
+                           setups[sizes[-1]][2], setups[sizes[-1]][1]) for name, template in SCENARIOS.items()}
 
     header = "".join(f"{f'{s:,} users':>22}" for s in sizes)
     print(f"\n{'scenario':44}{header}{'ratio':>8}   median / p90 ms; ratio of medians, largest/smallest")
     worst = 0.0
-    for name, figures in results.items():
+    for name in SCENARIOS:
+        figures = []
+        for size in sizes:
+            times = sorted(samples[(name, size)])
+            figures.append((statistics.median(times), times[int(len(times) * 0.9) - 1]))
         cells = "".join(f"{f'{m:.2f} / {p:.2f}':>22}" for m, p in figures)
         ratio = figures[-1][0] / figures[0][0]
         worst = max(worst, ratio)
