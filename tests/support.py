@@ -97,6 +97,8 @@ class ContractAccounts:
     def token(self, admin=False):
         import transaction
 
+        from app.entities import User
+        from app.extensions import db
         from app.services.passwords import PasswordService
         from app.services.tokens import AccessTokenService
 
@@ -109,7 +111,7 @@ class ContractAccounts:
                 user = users.create(email=email, name="Contract", password=DEFAULT_PASSWORD, roles=roles)
             else:
                 with transaction.manager:
-                    user = users.get(user.id)
+                    user = db.session.get(User, user.id)
                     user.is_active, user.roles = True, roles
                     if not resolve(PasswordService).verify(user.password_hash, DEFAULT_PASSWORD):
                         user.password_hash = resolve(PasswordService).hash(DEFAULT_PASSWORD)

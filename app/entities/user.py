@@ -1,5 +1,4 @@
 """The User entity and its role grants."""
-import hashlib
 import secrets
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
@@ -92,8 +91,8 @@ class User(db.Model):
     @property
     def version_tag(self):
         """An opaque string that changes whenever the user changes (every write sets `updated_at`): the ETag."""
-        digest = hashlib.sha256(f"{self.id}:{self.updated_at.isoformat()}".encode()).hexdigest()
-        return digest[:32]
+        from app.entities.user_row import version_tag
+        return version_tag(self.id, self.updated_at)
 
     def revoke_tokens(self):
         """Invalidate every access token issued to this user so far."""

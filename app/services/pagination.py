@@ -74,11 +74,12 @@ def sort_orders(tiebreak, attrs=None, **columns):
     return orders
 
 
-def paginate(query, order, limit, cursor=None, include_total=False):
-    """Run `query` (a `select()` of one entity, filters applied) as one keyset page. Returns a Page.
+def paginate(query, order, limit, cursor=None, include_total=False, build=None):
+    """Run `query` (a `select()`, filters applied) as one keyset page. Returns a Page.
 
     `order`: a SortOrder; `limit`: page size (1 to MAX_PAGE_SIZE); `cursor`: a `next_cursor` from an earlier page
-    of the same query and order; `include_total`: also count every matching row (costs a COUNT over the filters).
+    of the same query and order; `include_total`: also count every matching row (costs a COUNT over the filters);
+    `build`: turns each result row into an item (default: rows of a one-entity select are the entities).
     Raises ValidationFailed for a cursor that is malformed or was made for another sort order.
     """
     total = None
@@ -87,13 +88,13 @@ def paginate(query, order, limit, cursor=None, include_total=False):
     if cursor:
         key, tiebreak = _decode(cursor, order.name)
         query = query.where(order.after(key, tiebreak))
-    rows = list(db.session.scalars(query.order_by(*order.order_by()).limit(limit + 1)).unique())
+    result = db.session.execute(query.order_by(*order.order_by()).limit(limit + 1))
+    rows = list(result.scalars().unique()) if build is None else result.all()
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = _encode(order.name, *order.position(last))
-    return Page(items=rows, next_cursor=next_cursor, total=total)
+        next_cursor = _encode(order.name, *order.position(rows[-1]))
+    return Page(items=rows if build is None else [build(row) for row in rows], next_cursor=next_cursor, total=total)
 
 
 def _encode(sort_name, key, tiebreak):

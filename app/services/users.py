@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from app.entities import DEFAULT_ROLES, Role, RoleGrant, User
 from app.entities.types import utcnow
 from app.entities.user import EMAIL_MAX_LENGTH
+from app.entities.user_row import UserRow, user_row_by_id, user_rows
 from app.errors import (
     EmailTaken,
     ReauthenticationRequired,
@@ -38,18 +39,21 @@ def _storable_email(email):
     return email
 
 
+# Core columns of the two tables: list queries are pure Core (no ORM compile/load on the hot read path).
+_USERS = User.__table__.c
+_GRANTS = RoleGrant.__table__.c
 # The sorts GET /users offers; each is served by an index on (column, id) (see app/entities/user.py). Email is
 # unique, so it is its own tiebreak: MySQL/MariaDB do not extend a UNIQUE index with the primary key, and
 # "ORDER BY email, id" would scan and sort the whole table.
 USER_SORTS = {
-    **sort_orders(User.id, id=User.id, created_at=User.created_at, name=User.name),
-    **sort_orders(User.email, email=User.email),
+    **sort_orders(_USERS.id, id=_USERS.id, created_at=_USERS.created_at, name=_USERS.name),
+    **sort_orders(_USERS.email, email=_USERS.email),
 }
 # With a role filter, id order is taken from user_roles (role, user_id): the index yields the page directly, where
 # ordering by users.id would first collect every holder of the role.
 ROLE_FILTERED_SORTS = {
     **USER_SORTS,
-    **sort_orders(RoleGrant.user_id, attrs=("id", "id"), id=RoleGrant.user_id),
+    **sort_orders(_GRANTS.user_id, attrs=("id", "id"), id=_GRANTS.user_id),
 }
 
 
@@ -63,8 +67,8 @@ class UserService:
 
     # --- reads -----------------------------------------------------------------------------------------------
     def get(self, user_id):
-        """Return the User with `user_id`. Raises UserNotFound."""
-        user = db.session.get(User, user_id)
+        """Return the user with `user_id` as a UserRow (read model: one query, no ORM). Raises UserNotFound."""
+        user = user_row_by_id(db.session, user_id)
         if user is None:
             raise UserNotFound(f"No user has id {user_id}.")
         return user
@@ -85,26 +89,27 @@ class UserService:
 
     def list(self, limit=DEFAULT_PAGE_SIZE, cursor=None, sort="id", q=None, role=None, is_active=None,
              created_after=None, created_before=None, include_total=False):
-        """Return a Page of up to `limit` users matching every given filter, in `sort` order (USER_SORTS).
+        """Return a Page of up to `limit` UserRows matching every given filter, in `sort` order (USER_SORTS).
 
         `q`: prefix of the email or the name; `role`: holds this role; `is_active`: bool; `created_after` /
         `created_before`: aware datetimes, exclusive bounds. `cursor` continues an earlier page of the same query.
         Raises ValidationFailed for a bad cursor.
         """
-        query = select(User)
+        query = user_rows()
         if q:
-            query = query.where(or_(_prefix_of(User.email, normalize_email(q)), _prefix_of(User.name_key, q.lower())))
+            query = query.where(or_(_prefix_of(_USERS.email, normalize_email(q)),
+                                    _prefix_of(_USERS.name_key, q.lower())))
         sorts = USER_SORTS
         if role is not None:
-            query = query.join(RoleGrant, and_(RoleGrant.user_id == User.id, RoleGrant.role == role))
+            query = query.join(RoleGrant.__table__, and_(_GRANTS.user_id == _USERS.id, _GRANTS.role == role))
             sorts = ROLE_FILTERED_SORTS
         if is_active is not None:
-            query = query.where(User.is_active == is_active)
+            query = query.where(_USERS.is_active == is_active)
         if created_after is not None:
-            query = query.where(User.created_at > created_after)
+            query = query.where(_USERS.created_at > created_after)
         if created_before is not None:
-            query = query.where(User.created_at < created_before)
-        return paginate(query, sorts[sort], limit, cursor, include_total)
+            query = query.where(_USERS.created_at < created_before)
+        return paginate(query, sorts[sort], limit, cursor, include_total, build=UserRow.from_row)
 
     # --- writes ----------------------------------------------------------------------------------------------
     def register(self, email, name, password):
