@@ -1,4 +1,5 @@
 """Flask extensions, created unbound here and bound to an app in the factory (no circular imports)."""
+from flask import g
 from flask_httpauth import HTTPTokenAuth
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -31,6 +32,26 @@ db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 register_zope_session(db.session, initial_state=STATUS_CHANGED)
 
 migrate = Migrate()
+
+
+def read_connection():
+    """The connection this app context reads through: pooled, checked out on first use, closed at teardown.
+
+    Reads stay outside the zope transaction, which exists to make writes all-or-nothing (joining it costs a
+    session, a data manager and an abort per request, ~60 µs). Each request reads one snapshot; code that writes
+    returns what it wrote instead of reading it back through here.
+    """
+    connection = g.get("_read_connection")
+    if connection is None:
+        connection = g._read_connection = db.engine.connect()
+    return connection
+
+
+def close_read_connection(_exc=None):
+    """Teardown: return the read connection to the pool (ending its transaction)."""
+    connection = g.pop("_read_connection", None)
+    if connection is not None:
+        connection.close()
 
 # RFC 6750 bearer tokens; the callbacks live in app/controllers/security.py.
 auth = HTTPTokenAuth(scheme="Bearer", realm="gatehouse")

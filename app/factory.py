@@ -11,7 +11,7 @@ from app.commands import register_commands
 from app.configs import config_for
 from app.controllers import register_blueprints
 from app.entities.types import render_alembic_type
-from app.extensions import db, migrate
+from app.extensions import close_read_connection, db, migrate
 from app.http_policies import register_http_policies
 from app.openapi import configure_openapi, register_openapi
 from app.problems import register_error_handlers
@@ -71,4 +71,6 @@ def register_transaction_teardown(app):
     @app.teardown_request
     def abort_transaction(_exc=None):
         transaction.abort()
+
+    app.teardown_appcontext(close_read_connection)
 

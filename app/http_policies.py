@@ -1,5 +1,6 @@
 """Response policies applied to every response: security headers, caching, conditional GET (RFC 9110), CORS."""
 from flask import request
+from flask.sessions import SessionInterface
 from flask_cors import CORS
 
 # JSON never needs to load anything; the Swagger UI page loads only its own scripts and styles.
@@ -11,32 +12,46 @@ CORS_EXPOSE = ["ETag", "Location", "Link", "WWW-Authenticate", "Retry-After"]
 CORS_ALLOW = ["Authorization", "Content-Type", "If-Match", "If-None-Match"]
 
 
+_COMMON_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+                   ("X-Frame-Options", "DENY"))
+
+
 def security_headers(response):
-    """OWASP Secure Headers for an API, on every response."""
+    """OWASP Secure Headers for an API, on every response (no view sets these itself)."""
     headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Content-Security-Policy", CSP_HTML if response.mimetype == "text/html" else CSP_JSON)
+    headers.extend(_COMMON_HEADERS)
+    headers["Content-Security-Policy"] = CSP_HTML if response.mimetype == "text/html" else CSP_JSON
     return response
 
 
 def caching(response):
     """API responses are private: never stored, unless they carry an ETag (then cached but revalidated)."""
-    if "Cache-Control" not in response.headers and request.path.startswith("/api/"):
+    if request.path.startswith("/api/") and "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "private, no-cache" if "ETag" in response.headers else "no-store"
     return response
 
 
 def conditional_get(response):
     """A GET/HEAD whose response has an ETag answers 304 Not Modified when If-None-Match matches it."""
-    if request.method in ("GET", "HEAD") and response.status_code == 200 and "ETag" in response.headers:
+    if ("HTTP_IF_NONE_MATCH" in request.environ and request.method in ("GET", "HEAD")
+            and response.status_code == 200 and "ETag" in response.headers):
         response.make_conditional(request)
     return response
 
 
+class NoCookieSessions(SessionInterface):
+    """Gatehouse is stateless (bearer tokens, no cookies): Flask's signed-cookie session would only cost time."""
+
+    def open_session(self, app, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response):
+        return None
+
+
 def register_http_policies(app):
     """Install the policies on `app`; CORS only for the origins in CORS_ORIGINS (none: no CORS headers at all)."""
+    app.session_interface = NoCookieSessions()
     if app.config["CORS_ORIGINS"]:
         # Bearer tokens travel in a header, not cookies: credentials are never allowed, so "*" is never combined
         # with them.

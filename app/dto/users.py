@@ -16,16 +16,17 @@ class UserPublic(Schema):
     id = fields.Integer(metadata={"example": 1})
     email = fields.String(metadata={"example": "ada@example.com"})
     name = fields.String(metadata={"example": "Ada Lovelace"})
-    roles = fields.List(fields.String(), metadata={"example": ["user"]})
+    # Already a list of str on both entity and read model: passed through, typed for the document.
+    roles = fields.Raw(metadata={"type": "array", "items": {"type": "string"}, "example": ["user"]})
     is_active = fields.Boolean(metadata={"example": True})
-    created_at = fields.DateTime(metadata={"example": "2026-01-01T12:00:00+00:00"})
-    updated_at = fields.DateTime(metadata={"example": "2026-01-01T12:00:00+00:00"})
+    created_at = f.UtcIsoDateTime(metadata={"example": "2026-01-01T12:00:00+00:00"})
+    updated_at = f.UtcIsoDateTime(metadata={"example": "2026-01-01T12:00:00+00:00"})
 
 
 class UserList(Schema):
     """A page of users. `next_cursor` is null on the last page; `total` is present only with `include_total=true`."""
 
-    items = fields.List(fields.Nested(UserPublic))
+    items = fields.Nested(UserPublic, many=True)  # one dump of the whole page, not one per item
     next_cursor = fields.String(allow_none=True, metadata={"example": "eyJzIjoiaWQiLCJrIjoyMCwidCI6MjB9"})
     total = fields.Integer(metadata={"example": 42})
 

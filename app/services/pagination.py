@@ -11,10 +11,10 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
 from app.errors import ValidationFailed
-from app.extensions import db
+from app.extensions import read_connection
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -74,27 +74,38 @@ def sort_orders(tiebreak, attrs=None, **columns):
     return orders
 
 
-def paginate(query, order, limit, cursor=None, include_total=False, build=None):
-    """Run `query` (a `select()`, filters applied) as one keyset page. Returns a Page.
+_STATEMENTS = {}  # (shape, sort name, with cursor) -> prepared select; bounded by the number of query shapes
 
-    `order`: a SortOrder; `limit`: page size (1 to MAX_PAGE_SIZE); `cursor`: a `next_cursor` from an earlier page
-    of the same query and order; `include_total`: also count every matching row (costs a COUNT over the filters);
-    `build`: turns each result row into an item (default: rows of a one-entity select are the entities).
-    Raises ValidationFailed for a cursor that is malformed or was made for another sort order.
+
+def paginate(build, shape, params, order, limit, cursor=None, include_total=False, item=lambda row: row):
+    """Run one keyset page of the query that `build()` makes. Returns a Page of `item(row)`.
+
+    `build`: makes the `select()` with its filters, every value a `bindparam` named in `params`; it is called once
+    per `shape` (a hashable naming which filters are present) and the statement reused, so requests skip building
+    and re-caching SQL. `order`: a SortOrder; `limit`: page size (1 to MAX_PAGE_SIZE); `cursor`: `next_cursor` of an
+    earlier page of the same query and order; `include_total`: also count every matching row (a COUNT over the
+    filters). Raises ValidationFailed for a cursor that is malformed or was made for another sort order.
     """
+    params = dict(params, page_limit=limit + 1)
+    if cursor:
+        params["cursor_key"], params["cursor_tiebreak"] = _decode(cursor, order.name)
+    statement_key = (shape, order.name, bool(cursor))
+    statement = _STATEMENTS.get(statement_key)
+    if statement is None:
+        statement = build()
+        if cursor:
+            statement = statement.where(order.after(bindparam("cursor_key"), bindparam("cursor_tiebreak")))
+        statement = _STATEMENTS[statement_key] = statement.order_by(*order.order_by()).limit(bindparam("page_limit"))
     total = None
     if include_total:
-        total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    if cursor:
-        key, tiebreak = _decode(cursor, order.name)
-        query = query.where(order.after(key, tiebreak))
-    result = db.session.execute(query.order_by(*order.order_by()).limit(limit + 1))
-    rows = list(result.scalars().unique()) if build is None else result.all()
+        counted = build().subquery()
+        total = read_connection().execute(select(func.count()).select_from(counted), params).scalar_one()
+    rows = read_connection().execute(statement, params).all()
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = _encode(order.name, *order.position(rows[-1]))
-    return Page(items=rows if build is None else [build(row) for row in rows], next_cursor=next_cursor, total=total)
+    return Page(items=[item(row) for row in rows], next_cursor=next_cursor, total=total)
 
 
 def _encode(sort_name, key, tiebreak):

@@ -9,7 +9,7 @@ from injector import inject
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 from app.entities.user_row import user_row_by_id
-from app.extensions import db
+from app.extensions import read_connection
 
 ACCESS_TOKEN_SALT = "gatehouse.access-token.v1"  # noqa: S105  (a salt, public by design)
 
@@ -49,7 +49,7 @@ class AccessTokenService:
             return None
         if type(user_id) is not int:
             return None
-        user = user_row_by_id(db.session, user_id)
+        user = user_row_by_id(read_connection(), user_id)
         if user is None or not user.is_active or user.token_version != version:
             return None
         return user

@@ -5,7 +5,7 @@ Methods take and return plain values and `User` entities; the controllers turn t
 """
 import transaction
 from injector import inject
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.entities import DEFAULT_ROLES, Role, RoleGrant, User
@@ -20,7 +20,7 @@ from app.errors import (
     ValidationFailed,
     VersionMismatch,
 )
-from app.extensions import db
+from app.extensions import db, read_connection
 from app.services.events import UserEvents
 from app.services.pagination import DEFAULT_PAGE_SIZE, paginate, sort_orders
 from app.services.passwords import PasswordService
@@ -68,7 +68,7 @@ class UserService:
     # --- reads -----------------------------------------------------------------------------------------------
     def get(self, user_id):
         """Return the user with `user_id` as a UserRow (read model: one query, no ORM). Raises UserNotFound."""
-        user = user_row_by_id(db.session, user_id)
+        user = user_row_by_id(read_connection(), user_id)
         if user is None:
             raise UserNotFound(f"No user has id {user_id}.")
         return user
@@ -95,21 +95,30 @@ class UserService:
         `created_before`: aware datetimes, exclusive bounds. `cursor` continues an earlier page of the same query.
         Raises ValidationFailed for a bad cursor.
         """
-        query = user_rows()
+        params = {"role": role, "is_active": is_active, "created_after": created_after,
+                  "created_before": created_before}
         if q:
-            query = query.where(or_(_prefix_of(_USERS.email, normalize_email(q)),
-                                    _prefix_of(_USERS.name_key, q.lower())))
-        sorts = USER_SORTS
-        if role is not None:
-            query = query.join(RoleGrant.__table__, and_(_GRANTS.user_id == _USERS.id, _GRANTS.role == role))
-            sorts = ROLE_FILTERED_SORTS
-        if is_active is not None:
-            query = query.where(_USERS.is_active == is_active)
-        if created_after is not None:
-            query = query.where(_USERS.created_at > created_after)
-        if created_before is not None:
-            query = query.where(_USERS.created_at < created_before)
-        return paginate(query, sorts[sort], limit, cursor, include_total, build=UserRow.from_row)
+            params.update(_prefix_params("email", normalize_email(q)), **_prefix_params("name_key", q.lower()))
+        shape = ("users", bool(q), role is not None, is_active is not None, created_after is not None,
+                 created_before is not None)
+
+        def build():
+            query = user_rows()
+            if q:
+                query = query.where(or_(_prefix_of(_USERS.email, "email"), _prefix_of(_USERS.name_key, "name_key")))
+            if role is not None:
+                query = query.join(RoleGrant.__table__,
+                                   and_(_GRANTS.user_id == _USERS.id, _GRANTS.role == bindparam("role")))
+            if is_active is not None:
+                query = query.where(_USERS.is_active == bindparam("is_active"))
+            if created_after is not None:
+                query = query.where(_USERS.created_at > bindparam("created_after"))
+            if created_before is not None:
+                query = query.where(_USERS.created_at < bindparam("created_before"))
+            return query
+
+        sorts = USER_SORTS if role is None else ROLE_FILTERED_SORTS
+        return paginate(build, shape, params, sorts[sort], limit, cursor, include_total, item=UserRow.from_row)
 
     # --- writes ----------------------------------------------------------------------------------------------
     def register(self, email, name, password):
@@ -216,10 +225,15 @@ class UserService:
         user.revoke_tokens()
 
 
-def _prefix_of(column, prefix):
-    """`column` starts with `prefix`, as a range (served by an index on any database, unlike a case-insensitive
-    LIKE): prefix <= column < prefix followed by the highest code point."""
-    return and_(column >= prefix, column < prefix + "\U0010ffff")
+def _prefix_of(column, name):
+    """`column` starts with the prefix in the bind parameters `<name>_low`/`<name>_high` (see _prefix_params), as
+    a range: served by an index on any database, unlike a case-insensitive LIKE."""
+    return and_(column >= bindparam(f"{name}_low"), column < bindparam(f"{name}_high"))
+
+
+def _prefix_params(name, prefix):
+    """Bind values for _prefix_of: prefix <= column < prefix followed by the highest code point."""
+    return {f"{name}_low": prefix, f"{name}_high": prefix + "\U0010ffff"}
 
 
 def _flush_or_email_taken():
