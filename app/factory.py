@@ -9,7 +9,7 @@ from flask_injector import FlaskInjector
 from app import dependencies
 from app.commands import register_commands
 from app.configs import config_for
-from app.controllers import register_blueprints
+from app.controllers import bind_resources, register_blueprints
 from app.entities.types import render_alembic_type
 from app.extensions import close_read_connection, db, migrate
 from app.http_policies import register_http_policies
@@ -38,6 +38,7 @@ def create_app(config=None, injector_modules=()):
     # Last: FlaskInjector only wraps the views that exist when it is created.
     injector = FlaskInjector(app=app, modules=[dependencies.configure, *injector_modules]).injector
     app.extensions["injector"] = injector
+    bind_resources(app, injector)
     register_openapi(app, injector)
     return app
 

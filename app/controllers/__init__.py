@@ -27,3 +27,24 @@ def iter_resources():
     for name, _prefix, resources in BLUEPRINTS:
         for _rule, resource, endpoint in resources:
             yield name, endpoint, resource
+
+
+def bind_resources(app, injector):
+    """Serve each resource from one instance built by `injector`, instead of one built per request.
+
+    Resources are stateless (they hold only singleton services), so one instance per app is enough; FlaskInjector
+    would otherwise run the injector (signature inspection, binding lookups) on every request, ~40 us. Call after
+    FlaskInjector is created: this replaces the view functions it wrapped.
+    """
+    for blueprint, endpoint, resource in iter_resources():
+        app.view_functions[f"{blueprint}.{endpoint}"] = _instance_view(injector.create_object(resource), resource)
+
+
+def _instance_view(instance, resource):
+    def view(**kwargs):
+        return instance.dispatch_request(**kwargs)
+
+    view.view_class = resource
+    view.__name__ = resource.__name__
+    view.__doc__ = resource.__doc__
+    return view

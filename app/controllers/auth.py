@@ -1,9 +1,10 @@
 """/api/v1/auth: registration and password login."""
 from flask import url_for
-from flask_apispec import MethodResource, doc, marshal_with, use_kwargs
+from flask_apispec import doc, marshal_with, use_kwargs
 from injector import inject
 
 from app.controllers.docs import problems
+from app.controllers.resource import ApiResource
 from app.dto.auth import login_request, register_request, token_response
 from app.dto.users import user_public
 from app.services.auth import AuthService
@@ -13,7 +14,7 @@ from app.services.users import UserService
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-class RegisterResource(MethodResource):
+class RegisterResource(ApiResource):
     """Self-service sign-up."""
 
     @inject
@@ -30,7 +31,7 @@ class RegisterResource(MethodResource):
         return user, 201, {"Location": url_for("api.user", user_id=user.id)}
 
 
-class LoginResource(MethodResource):
+class LoginResource(ApiResource):
     """Password login."""
 
     @inject

@@ -1,13 +1,14 @@
 """/health (liveness) and /ready (readiness), for load balancers and orchestrators."""
-from flask_apispec import MethodResource, doc
+from flask_apispec import doc
 from injector import inject
 
 from app.controllers.docs import problems
+from app.controllers.resource import ApiResource
 from app.problems import problem_response
 from app.services.health import HealthService
 
 
-class HealthResource(MethodResource):
+class HealthResource(ApiResource):
     """Liveness: the process answers. Never touches the database."""
 
     def __init__(self):
@@ -24,7 +25,7 @@ class HealthResource(MethodResource):
         return {"status": "ok"}
 
 
-class ReadyResource(MethodResource):
+class ReadyResource(ApiResource):
     """Readiness: the database answers."""
 
     @inject

@@ -1,6 +1,6 @@
 """/api/v1/users: the caller's own account, the directory, and admin management."""
 from flask import Response, url_for
-from flask_apispec import MethodResource, doc, marshal_with, use_kwargs
+from flask_apispec import doc, marshal_with, use_kwargs
 from injector import inject
 
 from app.controllers.conditional import etag_headers, if_match_versions
@@ -14,6 +14,7 @@ from app.controllers.docs import (
     NOT_MODIFIED,
     problems,
 )
+from app.controllers.resource import ApiResource
 from app.dto.users import me_update, user_create, user_list, user_list_query, user_public, user_update
 from app.entities import Role
 from app.extensions import auth
@@ -35,7 +36,7 @@ def created(user):
     return user, 201, {"Location": url_for("api.user", user_id=user.id), **etag_headers(user)}
 
 
-class MeResource(MethodResource):
+class MeResource(ApiResource):
     """The authenticated caller's own account."""
 
     @inject
@@ -65,7 +66,7 @@ class MeResource(MethodResource):
         return user, 200, etag_headers(user)
 
 
-class UserCollection(MethodResource):
+class UserCollection(ApiResource):
     """The user directory."""
 
     @inject
@@ -100,7 +101,7 @@ class UserCollection(MethodResource):
         return created(self.users.create(**fields))
 
 
-class UserItem(MethodResource):
+class UserItem(ApiResource):
     """One user."""
 
     @inject
