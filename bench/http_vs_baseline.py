@@ -159,7 +159,7 @@ def main():
         with urllib.request.urlopen(f"{theirs.base}/token/1") as response:  # noqa: S310
             their_token = json.load(response)["access_token"]
 
-        results, served, errors, rss_20k = {}, 0, 0, None
+        results, served, errors, rss_20k, rss_100k = {}, 0, 0, None, None
         for _label, our_path, their_path in PATHS:  # warm both up
             wrk(f"{ours.base}{our_path}", 2, [f"Authorization: Bearer {our_token}"])
             wrk(f"{theirs.base}{their_path}", 2, [f"Authorization: Bearer {their_token}"])
@@ -172,6 +172,8 @@ def main():
                 errors += mine[4] + base[4]
                 if rss_20k is None and served >= 20000:
                     rss_20k = ours.worker_rss_mb()
+                if rss_100k is None and served >= 100000:
+                    rss_100k = ours.worker_rss_mb()
 
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
             script.write(LOGIN_LUA % (login_email, PASSWORD))
@@ -205,8 +207,10 @@ def main():
           f"{args.workers} workers / {per_verify:.4f} s = {ceiling:,.1f} req/s; **{login_rps / ceiling:.0%} of the "
           f"ceiling**; p50 / p99 {statistics.median(r[1] for r in login):.1f} / "
           f"{statistics.median(r[2] for r in login):.1f} ms")
-    print(f"\nWorker RSS (MB): after {20000:,}+ requests {', '.join(f'{m:.0f}' for m in rss_20k or [])}; "
-          f"after {served:,} read requests and the login runs {', '.join(f'{m:.0f}' for m in rss_end)}")
+    def mb(values):
+        return ", ".join(f"{m:.0f}" for m in values or []) or "n/a"
+    print(f"\nGatehouse worker RSS (MB): after 20,000+ read requests {mb(rss_20k)}; after 100,000+ {mb(rss_100k)}; "
+          f"after all {served:,} reads and the login runs (argon2 holds {19} MiB while hashing) {mb(rss_end)}")
     print(f"\nNon-2xx answers and socket errors across every run: **{errors}**")
 
 

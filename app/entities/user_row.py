@@ -65,3 +65,12 @@ def user_row_by_id(connection, user_id):
     """The UserRow of `user_id`, or None: one query on `connection` (a Core Connection)."""
     row = connection.execute(_BY_ID, {"user_id": user_id}).first()
     return None if row is None else UserRow.from_row(row)
+
+
+_CREDENTIALS = select(_USERS.c.id, _USERS.c.password_hash, _USERS.c.is_active, _USERS.c.token_version).where(
+    _USERS.c.email == bindparam("email"))
+
+
+def credentials_by_email(connection, email):
+    """(id, password_hash, is_active, token_version) of the user with this normalized email, or None."""
+    return connection.execute(_CREDENTIALS, {"email": email}).first()

@@ -2,19 +2,20 @@
 import transaction
 from injector import inject
 
+from app.entities import User
+from app.entities.user_row import credentials_by_email
 from app.errors import InvalidCredentials
-from app.extensions import db
+from app.extensions import db, read_connection
 from app.services.passwords import PasswordService
 from app.services.tokens import AccessTokenService
-from app.services.users import UserService
+from app.services.users import normalize_email
 
 
 class AuthService:
     """Exchanges credentials for access tokens. Stateless: bind as singleton."""
 
     @inject
-    def __init__(self, users: UserService, passwords: PasswordService, tokens: AccessTokenService):
-        self.users = users
+    def __init__(self, passwords: PasswordService, tokens: AccessTokenService):
         self.passwords = passwords
         self.tokens = tokens
 
@@ -25,14 +26,13 @@ class AuthService:
         an account without a password, or an inactive account (OWASP Authentication Cheat Sheet). Re-hashes the
         password when the configured argon2 parameters changed since it was hashed.
         """
-        with transaction.manager:
-            user = self.users.find_by_email(email)
-            if user is None:
-                self.passwords.verify_dummy(password)
-                raise InvalidCredentials()
-            if not self.passwords.verify(user.password_hash, password) or not user.is_active:
-                raise InvalidCredentials()
-            if self.passwords.needs_rehash(user.password_hash):
-                user.password_hash = self.passwords.hash(password)
-                db.session.flush()
+        user = credentials_by_email(read_connection(), normalize_email(email))
+        if user is None:
+            self.passwords.verify_dummy(password)
+            raise InvalidCredentials()
+        if not self.passwords.verify(user.password_hash, password) or not user.is_active:
+            raise InvalidCredentials()
+        if self.passwords.needs_rehash(user.password_hash):
+            with transaction.manager:  # the only write a login makes
+                db.session.get(User, user.id).password_hash = self.passwords.hash(password)
         return self.tokens.issue(user)

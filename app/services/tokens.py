@@ -32,7 +32,8 @@ class AccessTokenService:
         self.ttl = config["ACCESS_TOKEN_TTL"]  # seconds
 
     def issue(self, user):
-        """Return a TokenResponse for `user`, valid for `ttl` seconds or until the user's token version changes."""
+        """Return a TokenResponse for `user` (anything with `id` and `token_version`), valid for `ttl` seconds or until
+        the user's token version changes."""
         token = self._serializer.dumps({"sub": user.id, "ver": user.token_version})
         return TokenResponse(access_token=token, expires_in=self.ttl)
 
