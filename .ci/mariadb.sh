@@ -4,7 +4,16 @@
 set -euo pipefail
 db=${TEST_DB_NAME:-gatehouse_test}
 user=${TEST_DB_USER:-gatehouse}
-password=${TEST_DB_PASSWORD:-$(python3 -c 'import secrets; print(secrets.token_hex(16))')}
+# The password: TEST_DB_PASSWORD, else the one this script generated on an earlier run on this machine (so a second
+# run does not lock out URLs printed by the first), else a new random one.
+password_file=/var/lib/mysql-gatehouse-test-password
+if [ -n "${TEST_DB_PASSWORD:-}" ]; then
+  password=$TEST_DB_PASSWORD
+elif [ -s "$password_file" ]; then
+  password=$(cat "$password_file")
+else
+  password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+fi
 
 if ! command -v mariadbd >/dev/null 2>&1 && ! command -v mysqld >/dev/null 2>&1; then
   echo "installing mariadb-server from apt" >&2
@@ -27,4 +36,5 @@ GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON \`${db}\_%\`.* TO '$user'@'127.0.0.1';
 FLUSH PRIVILEGES;
 SQL
+if [ -z "${TEST_DB_PASSWORD:-}" ]; then (umask 077; echo "$password" > "$password_file"); fi
 echo "mysql+mysqlconnector://$user:$password@127.0.0.1:3306/$db?charset=utf8mb4&collation=utf8mb4_unicode_ci"
