@@ -35,11 +35,12 @@ migrate = Migrate()
 
 
 def read_connection():
-    """The connection this app context reads through: pooled, checked out on first use, closed at teardown.
+    """The connection reads go through: pooled, checked out on first use, closed when the request (or, outside a
+    request, the app context) ends, so no snapshot outlives its request even when requests share an app context.
 
     Reads stay outside the zope transaction, which exists to make writes all-or-nothing (joining it costs a
     session, a data manager and an abort per request, ~60 µs). Each request reads one snapshot; code that writes
-    returns what it wrote instead of reading it back through here.
+    returns what it wrote instead of reading it back through here. A writing request holds two pooled connections.
     """
     connection = g.get("_read_connection")
     if connection is None:
@@ -48,7 +49,7 @@ def read_connection():
 
 
 def close_read_connection(_exc=None):
-    """Teardown: return the read connection to the pool (ending its transaction)."""
+    """Teardown (request and app context): return the read connection to the pool, ending its transaction."""
     connection = g.pop("_read_connection", None)
     if connection is not None:
         connection.close()

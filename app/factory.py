@@ -73,5 +73,6 @@ def register_transaction_teardown(app):
     def abort_transaction(_exc=None):
         transaction.abort()
 
+    app.teardown_request(close_read_connection)
     app.teardown_appcontext(close_read_connection)
 

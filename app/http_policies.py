@@ -19,8 +19,10 @@ _COMMON_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "n
 def security_headers(response):
     """OWASP Secure Headers for an API, on every response (no view sets these itself)."""
     headers = response.headers
-    headers.extend(_COMMON_HEADERS)
-    headers["Content-Security-Policy"] = CSP_HTML if response.mimetype == "text/html" else CSP_JSON
+    if "X-Content-Type-Options" not in headers:  # set as a group, by this hook only
+        headers.extend(_COMMON_HEADERS)
+    if "Content-Security-Policy" not in headers:
+        headers["Content-Security-Policy"] = CSP_HTML if response.mimetype == "text/html" else CSP_JSON
     return response
 
 

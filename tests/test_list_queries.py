@@ -124,3 +124,22 @@ def test_role_filter_pages_through_every_holder(client, auth, directory, sort):
     key = (lambda u: u.id) if sort.endswith("id") else (lambda u: (u.name, u.id))
     assert names == [u.name for u in sorted(holders, key=key, reverse=sort.startswith("-"))]
     assert pages == 4
+
+
+def _forged(position):
+    import base64
+    import json
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(("sort", "position"), [
+    ("created_at", {"s": "created_at", "k": 5, "t": 1}),                      # int where a datetime belongs
+    ("created_at", {"s": "created_at", "k": {"dt": "2026-01-01T00:00:00"}, "t": 1}),  # naive datetime
+    ("name", {"s": "name", "k": 7, "t": 1}),
+    ("id", {"s": "id", "k": "x", "t": "x"}),
+    ("email", {"s": "email", "k": ["a"], "t": "a"}),
+])
+def test_forged_cursors_with_wrong_types_are_400(client, auth, sort, position):
+    admin, headers = auth.admin()
+    response = client.get(f"/api/v1/users?sort={sort}&cursor={_forged(position)}", headers=headers, status=400)
+    assert "cursor" in response.json["errors"]

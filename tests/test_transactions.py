@@ -49,3 +49,27 @@ def test_no_transaction_outlives_a_request(client, auth):
     worker.start()
     worker.join()
     assert seen["resources"] == []
+
+
+def test_requests_sharing_an_app_context_do_not_share_a_read_snapshot(app, client, auth, users):
+    """A deactivation committed elsewhere is seen by the next request, even inside one app context (tests, shells,
+    scripts): the read connection, and on MySQL its REPEATABLE READ snapshot, ends with each request."""
+    from app.dependencies import resolve
+    from app.services.users import UserService
+
+    admin = users.admin()
+    user, headers = auth.user()
+    with app.app_context():
+        assert app.test_client().get("/api/v1/users/me", headers=headers).status_code == 200
+        outcome = {}
+
+        def deactivate():
+            with app.app_context():
+                resolve(UserService).update(admin.id, user.id, is_active=False)
+                outcome["done"] = True
+
+        worker = threading.Thread(target=deactivate)
+        worker.start()
+        worker.join()
+        assert outcome["done"]
+        assert app.test_client().get("/api/v1/users/me", headers=headers).status_code == 401

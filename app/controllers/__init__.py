@@ -32,7 +32,8 @@ def iter_resources():
 def bind_resources(app, injector):
     """Serve each resource from one instance built by `injector`, instead of one built per request.
 
-    Resources are stateless (they hold only singleton services), so one instance per app is enough; FlaskInjector
+    Resources are stateless (they hold only singleton services; bind nothing request-scoped into them: it would
+    be shared by every request and thread), so one instance per app is enough; FlaskInjector
     would otherwise run the injector (signature inspection, binding lookups) on every request, ~40 us. Call after
     FlaskInjector is created: this replaces the view functions it wrapped.
     """

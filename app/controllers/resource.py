@@ -1,5 +1,6 @@
 """The base of every resource: a flask-apispec MethodResource whose per-request annotation work is done once."""
 import flask
+import werkzeug
 from flask.views import http_method_funcs
 from flask_apispec import MethodResource, utils
 from flask_apispec.annotations import annotate
@@ -24,7 +25,7 @@ class CachedWrapper(Wrapper):
 
     def __call__(self, *args, **kwargs):
         response = self.call_view(*args, **kwargs)
-        if isinstance(response, flask.Response):
+        if isinstance(response, werkzeug.Response):
             return response
         rv, status_code, headers = unpack(response)
         return flask.current_app.make_response(packed(self.marshal_result(rv, status_code), status_code, headers))

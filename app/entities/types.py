@@ -20,6 +20,10 @@ class UTCDateTime(TypeDecorator):
     impl = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
     cache_ok = True
 
+    @property
+    def python_type(self):
+        return dt.datetime
+
     def process_bind_param(self, value, dialect):
         if value is not None and value.tzinfo is not None:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)

@@ -33,6 +33,9 @@ class AuthService:
         if not self.passwords.verify(user.password_hash, password) or not user.is_active:
             raise InvalidCredentials()
         if self.passwords.needs_rehash(user.password_hash):
+            new_hash = self.passwords.hash(password)
             with transaction.manager:  # the only write a login makes
-                db.session.get(User, user.id).password_hash = self.passwords.hash(password)
+                stored = db.session.get(User, user.id, with_for_update=True)
+                if stored is not None and stored.password_hash == user.password_hash:  # unchanged since verified
+                    stored.password_hash = new_hash
         return self.tokens.issue(user)

@@ -88,8 +88,8 @@ def paginate(build, shape, params, order, limit, cursor=None, include_total=Fals
     """
     params = dict(params, page_limit=limit + 1)
     if cursor:
-        params["cursor_key"], params["cursor_tiebreak"] = _decode(cursor, order.name)
-    statement_key = (shape, order.name, bool(cursor))
+        params["cursor_key"], params["cursor_tiebreak"] = _decode(cursor, order)
+    statement_key = (build.__qualname__, shape, order.name, bool(cursor))
     statement = _STATEMENTS.get(statement_key)
     if statement is None:
         statement = build()
@@ -115,22 +115,32 @@ def _encode(sort_name, key, tiebreak):
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _decode(cursor, sort_name):
-    """(key, tiebreak) from a cursor; raises ValidationFailed unless it is well-formed and for `sort_name`."""
+def _decode(cursor, order):
+    """(key, tiebreak) from a cursor; raises ValidationFailed unless it is well-formed, made for `order`, and holds
+    values of its columns' types (a forged cursor must not reach the database as a wrongly typed parameter)."""
     invalid = ValidationFailed({"cursor": ["Invalid cursor: pass next_cursor from the previous page unchanged, "
                                            "with the same sort."]})
     try:
         position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         key, tiebreak = position["k"], position["t"]
-        if position["s"] != sort_name or not (isinstance(tiebreak, str) or _is_bigint(tiebreak)):
+        if position["s"] != order.name:
             raise invalid
         if isinstance(key, dict):
             key = dt.datetime.fromisoformat(key["dt"])
-        elif not (isinstance(key, str) or _is_bigint(key)):
-            raise invalid
-    except (binascii.Error, ValueError, UnicodeDecodeError, TypeError, KeyError):
+            if key.tzinfo is None:
+                raise invalid
+    except (binascii.Error, ValueError, UnicodeDecodeError, TypeError, KeyError, AttributeError):
         raise invalid from None
+    if not (_fits(key, order.column) and _fits(tiebreak, order.tiebreak)):
+        raise invalid
     return key, tiebreak
+
+
+def _fits(value, column):
+    expected = column.type.python_type
+    if expected is int:
+        return _is_bigint(value)
+    return isinstance(value, expected) and not isinstance(value, bool)
 
 
 def _is_bigint(value):
