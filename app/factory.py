@@ -67,8 +67,9 @@ def _migrations_directory(app):
 
 
 def register_transaction_teardown(app):
-    """Abort whatever zope transaction a request left open (reads outside `transaction.manager` open one), so it
-    cannot leak into the next request on this thread. Runs before Flask-SQLAlchemy removes the session."""
+    """Abort whatever zope transaction a request left open (a session read outside `transaction.manager` opens
+    one), so it cannot leak into the next request on this thread; runs before Flask-SQLAlchemy removes the session.
+    Return the read connection at the end of each request (and app context), so no read snapshot outlives it."""
     @app.teardown_request
     def abort_transaction(_exc=None):
         transaction.abort()

@@ -1,4 +1,5 @@
 """The User entity and its role grants."""
+import hashlib
 import secrets
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
@@ -11,6 +12,11 @@ from app.extensions import db
 EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
 NAME_MAX_LENGTH = 100
 ROLE_MAX_LENGTH = 32
+
+
+def version_tag(user_id, updated_at):
+    """The opaque version of a user (its ETag): changes whenever `updated_at` does, which every write sets."""
+    return hashlib.sha256(f"{user_id}:{updated_at.isoformat()}".encode()).hexdigest()[:32]
 
 
 def _binary_string(length):
@@ -84,14 +90,10 @@ class User(db.Model):
         self.grants = [g for g in self.grants if g.role in wanted] + [
             RoleGrant(role=name) for name in sorted(wanted - {g.role for g in self.grants})]
 
-    def has_role(self, name):
-        """Whether the user holds role `name`."""
-        return any(grant.role == name for grant in self.grants)
 
     @property
     def version_tag(self):
         """An opaque string that changes whenever the user changes (every write sets `updated_at`): the ETag."""
-        from app.entities.user_row import version_tag
         return version_tag(self.id, self.updated_at)
 
     def revoke_tokens(self):

@@ -4,17 +4,11 @@
 a single SELECT whose roles come from a correlated `group_concat` over user_roles. Writes keep using the `User`
 entity; both expose the same attribute names, so the same DTOs serialize either.
 """
-import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, select
 
-from app.entities.user import RoleGrant, User
-
-
-def version_tag(user_id, updated_at):
-    """The opaque version of a user (its ETag): changes whenever `updated_at` does, which every write sets."""
-    return hashlib.sha256(f"{user_id}:{updated_at.isoformat()}".encode()).hexdigest()[:32]
+from app.entities.user import RoleGrant, User, version_tag
 
 
 @dataclass(slots=True)
@@ -35,8 +29,6 @@ class UserRow:
     def version_tag(self):
         return version_tag(self.id, self.updated_at)
 
-    def has_role(self, name):
-        return name in self.roles
 
     @classmethod
     def from_row(cls, row):

@@ -1,9 +1,9 @@
 """Keyset pagination for every list endpoint: sort orders, opaque cursors, pages, optional totals.
 
 A page is fetched with `WHERE (key, id) > (last key, last id) ORDER BY key, id LIMIT n + 1` (written as
-`key > k OR (key = k AND id > i)`, which MySQL/MariaDB and SQLite serve as a range on an index on (key, id)), so
+`key >= k AND (key > k OR id > i)`, which MySQL/MariaDB and SQLite serve as a seek into an index on (key, id)), so
 its cost does not grow with the table or with how deep the client has paged. The extra row tells whether a next
-page exists.
+page exists. Statements are prepared once per query shape; values travel as bind parameters.
 """
 import base64
 import binascii
@@ -74,7 +74,7 @@ def sort_orders(tiebreak, attrs=None, **columns):
     return orders
 
 
-_STATEMENTS = {}  # (shape, sort name, with cursor) -> prepared select; bounded by the number of query shapes
+_STATEMENTS = {}  # (builder, shape, sort name, with cursor) -> prepared select; bounded by the query shapes
 
 
 def paginate(build, shape, params, order, limit, cursor=None, include_total=False, item=lambda row: row):

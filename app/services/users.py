@@ -99,7 +99,7 @@ class UserService:
                   "created_before": created_before}
         if q:
             params.update(_prefix_params("email", normalize_email(q)), **_prefix_params("name_key", q.lower()))
-        shape = ("users", bool(q), role is not None, is_active is not None, created_after is not None,
+        shape = (bool(q), role is not None, is_active is not None, created_after is not None,
                  created_before is not None)
 
         def build():
