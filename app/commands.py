@@ -1,10 +1,17 @@
-"""`flask` CLI commands."""
+"""`flask` CLI commands: create-admin, purge-expired (cron), send-mail (the mail queue's sender)."""
+import logging
+import time
+
 import click
 from flask.cli import with_appcontext
 
 from app.dependencies import resolve
 from app.errors import DomainError
+from app.services.mail import MailQueue
+from app.services.sessions import SessionService
 from app.services.users import UserService
+
+logger = logging.getLogger(__name__)
 
 
 @click.command("create-admin")
@@ -30,6 +37,30 @@ def create_admin(email, name, password):
         click.echo(f"Promoted {user.email} (id {user.id}) to admin; password unchanged")
 
 
+@click.command("purge-expired")
+@with_appcontext
+def purge_expired():
+    """Delete expired sessions (with their refresh tokens) and expired mailed tokens. Run it daily from cron."""
+    sessions, mailed = resolve(SessionService).purge_expired()
+    click.echo(f"Deleted {sessions} expired session(s) and {mailed} expired mailed token(s)")
+
+
+@click.command("send-mail")
+@click.option("--loop", "interval", type=click.FloatRange(min=0.1), default=None,
+              help="Keep running, checking the queue every INTERVAL seconds (the compose `mailer` service).")
+@with_appcontext
+def send_mail(interval):
+    """Deliver the messages committed to the mail queue (MAIL_QUEUE_PATH) over SMTP (MAIL_SERVER, MAIL_PORT)."""
+    queue = resolve(MailQueue)
+    while True:
+        left = queue.deliver_queued()
+        if interval is None:
+            click.echo(f"Mail queue processed; {left} message(s) left for a later attempt")
+            return
+        time.sleep(interval)
+
+
 def register_commands(app):
     """Add the CLI commands to `app`."""
-    app.cli.add_command(create_admin)
+    for command in (create_admin, purge_expired, send_mail):
+        app.cli.add_command(command)

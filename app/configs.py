@@ -5,7 +5,14 @@ value (`production` when unset: secure by default).
 """
 import logging
 import os
+import re
 import secrets
+import tempfile
+
+from limits import parse_many
+
+GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")  # Google documents both forms
+GOOGLE_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +59,31 @@ def _engine_options(url, environ):
     return options
 
 
+def oidc_providers(environ):
+    """OpenID Connect providers for social login, by name: {"issuers": [...], "client_id", "jwks_url"}.
+
+    `google` is built in and enabled by GOOGLE_CLIENT_ID. Others are listed in OIDC_PROVIDERS (comma-separated
+    names) and each described by OIDC_<NAME>_ISSUER, OIDC_<NAME>_CLIENT_ID and OIDC_<NAME>_JWKS_URL.
+    """
+    providers = {}
+    if environ.get("GOOGLE_CLIENT_ID"):
+        providers["google"] = {"issuers": list(GOOGLE_ISSUERS), "client_id": environ["GOOGLE_CLIENT_ID"],
+                               "jwks_url": environ.get("GOOGLE_JWKS_URL") or GOOGLE_JWKS_URL}
+    for name in (n.strip().lower() for n in environ.get("OIDC_PROVIDERS", "").split(",")):
+        if not name:
+            continue
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", name):
+            raise ConfigurationError(f"OIDC_PROVIDERS: {name!r} is not a valid provider name ([a-z0-9_-], 1-32)")
+        prefix = f"OIDC_{name.upper().replace('-', '_')}_"
+        settings = {key: environ.get(prefix + key.upper(), "") for key in ("issuer", "client_id", "jwks_url")}
+        missing = [prefix + key.upper() for key, value in settings.items() if not value]
+        if missing:
+            raise ConfigurationError(f"OIDC provider {name!r} needs {', '.join(missing)}")
+        providers[name] = {"issuers": [settings["issuer"]], "client_id": settings["client_id"],
+                           "jwks_url": settings["jwks_url"]}
+    return providers
+
+
 class BaseConfig:
     """Settings shared by every environment. Instances read the environment when constructed."""
 
@@ -81,7 +113,44 @@ class BaseConfig:
         self.CORS_ORIGINS = [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()]
         # PATCH and DELETE without If-Match: allowed (False) or 428 Precondition Required (True).
         self.REQUIRE_IF_MATCH = _bool(env, "REQUIRE_IF_MATCH", False)
+        self._read_session_settings(env)
+        self._read_mail_settings(env)
+        self._read_rate_limits(env)
+        self.OIDC_PROVIDERS = oidc_providers(env)
+        self.OIDC_HTTP_TIMEOUT = _int(env, "OIDC_HTTP_TIMEOUT", 5)  # seconds, for fetching a provider's JWKS
+        self.OIDC_JWKS_CACHE_TTL = _int(env, "OIDC_JWKS_CACHE_TTL", 3600)  # seconds
+        self.OIDC_LEEWAY = _int(env, "OIDC_LEEWAY", 30)  # seconds of clock skew allowed on exp/iat
         self.validate()
+
+    def _read_session_settings(self, env):
+        self.REFRESH_TOKEN_TTL = _int(env, "REFRESH_TOKEN_TTL", 14 * 24 * 3600)  # seconds
+        self.SESSION_MAX_LIFETIME = _int(env, "SESSION_MAX_LIFETIME", 90 * 24 * 3600)  # seconds
+        self.EMAIL_VERIFICATION_TTL = _int(env, "EMAIL_VERIFICATION_TTL", 2 * 24 * 3600)  # seconds
+        self.PASSWORD_RESET_TTL = _int(env, "PASSWORD_RESET_TTL", 3600)  # seconds
+
+    def _read_mail_settings(self, env):
+        # Links in mails: templates with {token}, pointing at the client application's pages (optional).
+        self.EMAIL_VERIFICATION_URL = env.get("EMAIL_VERIFICATION_URL", "")
+        self.PASSWORD_RESET_URL = env.get("PASSWORD_RESET_URL", "")
+        # The Maildir queue messages are written to in each transaction; `flask send-mail` delivers it.
+        # Empty: `mail-queue` in the app's instance folder.
+        self.MAIL_QUEUE_PATH = env.get("MAIL_QUEUE_PATH", "")
+        self.MAIL_DEFAULT_SENDER = env.get("MAIL_DEFAULT_SENDER", "Gatehouse <no-reply@localhost>")
+        self.MAIL_SERVER = env.get("MAIL_SERVER", "localhost")
+        self.MAIL_PORT = _int(env, "MAIL_PORT", 25)
+        self.MAIL_USERNAME = env.get("MAIL_USERNAME", "")
+        self.MAIL_PASSWORD = env.get("MAIL_PASSWORD", "")
+        self.MAIL_USE_TLS = _bool(env, "MAIL_USE_TLS", False)  # STARTTLS, required when true
+        self.MAIL_USE_SSL = _bool(env, "MAIL_USE_SSL", False)  # implicit TLS (port 465)
+
+    def _read_rate_limits(self, env):
+        # Flask-Limiter. Limits use its notation ("5/minute;20/hour"); each limited endpoint has its own buckets.
+        self.RATELIMIT_ENABLED = _bool(env, "RATELIMIT_ENABLED", True)
+        self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")  # redis://host:6379/0 to share
+        self.RATELIMIT_STRATEGY = env.get("RATELIMIT_STRATEGY", "moving-window")
+        self.RATELIMIT_HEADERS_ENABLED = True  # X-RateLimit-* and Retry-After
+        self.RATELIMIT_PER_ADDRESS = env.get("RATELIMIT_PER_ADDRESS", "20/minute;200/hour")
+        self.RATELIMIT_PER_ACCOUNT = env.get("RATELIMIT_PER_ACCOUNT", "5/minute;30/hour")
 
     def default_database_url(self):
         """The embedded default: a SQLite file that Flask-SQLAlchemy places in the `instance/` folder."""
@@ -93,6 +162,17 @@ class BaseConfig:
             raise ConfigurationError("CORS_ORIGINS must list origins (https://app.example.com), not *")
         if self.ACCESS_TOKEN_TTL <= 0:
             raise ConfigurationError("ACCESS_TOKEN_TTL must be a positive number of seconds")
+        for name in ("REFRESH_TOKEN_TTL", "SESSION_MAX_LIFETIME", "EMAIL_VERIFICATION_TTL", "PASSWORD_RESET_TTL"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"{name} must be a positive number of seconds")
+        if self.MAIL_USE_TLS and self.MAIL_USE_SSL:
+            raise ConfigurationError("Set at most one of MAIL_USE_TLS (STARTTLS) and MAIL_USE_SSL (implicit TLS)")
+        for name in ("RATELIMIT_PER_ADDRESS", "RATELIMIT_PER_ACCOUNT"):
+            try:
+                parse_many(getattr(self, name))
+            except ValueError:
+                raise ConfigurationError(f"{name} must be like 5/minute;20/hour, got {getattr(self, name)!r}") \
+                    from None
         if self.ARGON2_MEMORY_COST < 19456 or self.ARGON2_TIME_COST < 2:
             raise ConfigurationError(
                 "ARGON2_MEMORY_COST must be at least 19456 (KiB) and ARGON2_TIME_COST at least 2 (OWASP minimum)")
@@ -124,6 +204,8 @@ class TestConfig(BaseConfig):
         env = dict(os.environ if environ is None else environ)
         env.setdefault("SECRET_KEY", self.PROCESS_SECRET_KEY)
         env["DATABASE_URL"] = database_url or env.get("TEST_DATABASE_URL") or "sqlite://"
+        env.setdefault("RATELIMIT_ENABLED", "false")  # tests of the limits turn them on
+        env.setdefault("MAIL_QUEUE_PATH", tempfile.mkdtemp(prefix="gatehouse-mail-queue-"))
         super().__init__(env)
         for key, value in overrides.items():
             setattr(self, key, value)

@@ -2,12 +2,24 @@
 from flask import current_app
 from injector import Binder, singleton
 
+from app.services.account_mail import AccountMail
+from app.services.audit import AuditService
 from app.services.auth import AuthService
-from app.services.events import LoggingUserEvents, UserEvents
+from app.services.email_verification import EmailVerificationService, MailingUserEvents
+from app.services.events import UserEvents
 from app.services.health import HealthService
+from app.services.mail import MailQueue
+from app.services.one_time_tokens import OneTimeTokenService
+from app.services.password_reset import PasswordResetService
 from app.services.passwords import PasswordService
+from app.services.sessions import SessionService
+from app.services.social import IdTokenVerifier, SocialLoginService
 from app.services.tokens import AccessTokenService
 from app.services.users import UserService
+
+SERVICES = (PasswordService, AccessTokenService, AuditService, SessionService, MailQueue, AccountMail,
+            OneTimeTokenService, EmailVerificationService, PasswordResetService, UserService, AuthService,
+            IdTokenVerifier, SocialLoginService, HealthService)
 
 
 def configure(binder: Binder):
@@ -15,8 +27,8 @@ def configure(binder: Binder):
 
     Constructors open no sockets (gunicorn --preload copies singletons into every worker).
     """
-    binder.bind(UserEvents, to=LoggingUserEvents, scope=singleton)
-    for service in (PasswordService, AccessTokenService, UserService, AuthService, HealthService):
+    binder.bind(UserEvents, to=MailingUserEvents, scope=singleton)
+    for service in SERVICES:
         binder.bind(service, scope=singleton)
 
 

@@ -91,3 +91,55 @@ class VersionMismatch(DomainError):
 
     def __init__(self):
         super().__init__("The resource changed since you read it: fetch it again, then retry with its new ETag.")
+
+
+class InvalidRefreshToken(DomainError):
+    """The refresh token is unknown, expired, spent, or its session ended (RFC 6749 5.2 `invalid_grant`). 401."""
+
+    status = 401
+    slug = "invalid-refresh-token"
+    title = "Invalid refresh token"
+    headers = {"WWW-Authenticate": 'Bearer realm="gatehouse"'}
+
+    def __init__(self):
+        super().__init__("The refresh token is invalid, expired or already used: sign in again.")
+
+
+class InvalidIdToken(DomainError):
+    """A social login's ID token failed verification (signature, issuer, audience, expiry, or unverified email).
+    401."""
+
+    status = 401
+    slug = "invalid-id-token"
+    title = "Invalid ID token"
+    headers = {"WWW-Authenticate": 'Bearer realm="gatehouse"'}
+
+
+class ProviderNotFound(DomainError):
+    """No identity provider of that name is configured. 404."""
+
+    status = 404
+    slug = "provider-not-found"
+    title = "Identity provider not found"
+
+
+class InvalidOneTimeToken(DomainError):
+    """An email verification or password reset token that is unknown, expired, used or superseded. 400."""
+
+    status = 400
+    slug = "invalid-token"
+    title = "Invalid or expired token"
+
+    def __init__(self):
+        super().__init__("The token is invalid, expired, or was already used or replaced by a newer one.",
+                         errors={"token": ["Invalid, expired, used or superseded."]})
+
+
+class DependencyUnavailable(DomainError):
+    """A service Gatehouse depends on (identity provider keys, the mail queue) cannot be reached; nothing was
+    written. 503: the client may retry."""
+
+    status = 503
+    slug = "dependency-unavailable"
+    title = "Service Unavailable"
+    headers = {"Retry-After": "5"}

@@ -100,7 +100,7 @@ class ContractAccounts:
         from app.entities import User
         from app.extensions import db
         from app.services.passwords import PasswordService
-        from app.services.tokens import AccessTokenService
+        from app.services.sessions import SessionService
 
         email = self.ADMIN_EMAIL if admin else self.USER_EMAIL
         roles = [Role.USER.value, Role.ADMIN.value] if admin else [Role.USER.value]
@@ -115,4 +115,5 @@ class ContractAccounts:
                     user.is_active, user.roles = True, roles
                     if not resolve(PasswordService).verify(user.password_hash, DEFAULT_PASSWORD):
                         user.password_hash = resolve(PasswordService).hash(DEFAULT_PASSWORD)
-            return resolve(AccessTokenService).issue(user).access_token
+            with transaction.manager:
+                return resolve(SessionService).start(user, "password").access_token

@@ -10,10 +10,10 @@ from app.dependencies import resolve
 from app.entities import User
 from app.extensions import db
 from app.services.passwords import PasswordService
-from app.services.tokens import ACCESS_TOKEN_SALT
+from app.services.tokens import ACCESS_TOKEN_SALT, AccessTokenService
 from tests.support import DEFAULT_PASSWORD, ApiClient
 
-USER_FIELDS = {"id", "email", "name", "roles", "is_active", "created_at", "updated_at"}
+USER_FIELDS = {"id", "email", "name", "roles", "is_active", "email_verified", "created_at", "updated_at"}
 
 
 def test_register_creates_an_active_user_with_the_user_role(client):
@@ -63,7 +63,7 @@ def test_password_of_128_characters_is_accepted(client):
 def test_login_answers_an_rfc6749_token_response(client, users, app):
     user = users.create()
     response = client.post_json("/api/v1/auth/login", {"email": user.email.upper(), "password": user.password})
-    assert set(response.json) == {"access_token", "token_type", "expires_in"}
+    assert set(response.json) == {"access_token", "token_type", "expires_in", "refresh_token"}
     assert response.json["token_type"] == "Bearer"
     assert response.json["expires_in"] == app.config["ACCESS_TOKEN_TTL"] == 900
     assert response.headers["Cache-Control"] == "no-store"
@@ -147,18 +147,24 @@ def _token_signed_at(app, claims, issued_at):
     return Backdated(app.config["SECRET_KEY"], salt=ACCESS_TOKEN_SALT).dumps(claims)
 
 
-def test_expired_token_is_rejected(app, client, users):
+def _session_of(app, token):
+    with app.app_context():
+        return resolve(AccessTokenService).claims(token).session_id
+
+
+def test_expired_token_is_rejected(app, client, users, auth):
     user = users.create()
+    claims = {"sub": user.id, "ver": user.token_version, "sid": _session_of(app, auth.token(user))}
     ttl = app.config["ACCESS_TOKEN_TTL"]
-    fresh = _token_signed_at(app, {"sub": user.id, "ver": user.token_version}, time.time() - ttl + 60)
-    stale = _token_signed_at(app, {"sub": user.id, "ver": user.token_version}, time.time() - ttl - 5)
+    fresh = _token_signed_at(app, claims, time.time() - ttl + 60)
+    stale = _token_signed_at(app, claims, time.time() - ttl - 5)
     client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {fresh}"}, status=200)
     response = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {stale}"}, status=401)
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
 
 def test_token_for_a_deleted_user_is_rejected(app, client, users):
-    token = _token_signed_at(app, {"sub": 987654, "ver": 0}, time.time())
+    token = _token_signed_at(app, {"sub": 987654, "ver": 0, "sid": 1}, time.time())
     client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}, status=401)
 
 

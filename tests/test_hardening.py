@@ -32,9 +32,16 @@ def test_email_that_grows_when_lower_cased_is_400(client, users):
 def test_lookalike_emails_are_different_accounts(client, users):
     """On MySQL the default collations fold accents; the email column compares bytes instead."""
     boss = users.create(email="boss@corp.example")
-    client.post_json("/api/v1/auth/register", {"email": "bóss@corp.example", "name": "Lookalike",
+    client.post_json("/api/v1/auth/register", {"email": "boss@córp.example", "name": "Lookalike",
                                                "password": "lookalike password"}, status=201)
-    client.post_json("/api/v1/auth/login", {"email": "bóss@corp.example", "password": boss.password}, status=401)
+    client.post_json("/api/v1/auth/login", {"email": "boss@córp.example", "password": boss.password}, status=401)
+
+
+def test_non_ascii_local_parts_are_refused_because_they_cannot_be_mailed(client, users):
+    response = client.post_json("/api/v1/auth/register", {"email": "bóss@corp.example", "name": "Lookalike",
+                                                          "password": "lookalike password"}, status=400)
+    assert "ASCII" in response.json["errors"]["email"][0]
+    assert users.count() == 0
 
 
 def test_a_deleted_users_token_does_not_open_a_new_account_with_the_same_id(client, auth, users):

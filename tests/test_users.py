@@ -131,7 +131,9 @@ def test_role_change_takes_effect_on_the_next_request(client, auth, users):
     target = users.create()
     client.patch_json(f"/api/v1/users/{target.id}", {"name": "ok"}, headers=other_headers, status=200)
     client.patch_json(f"/api/v1/users/{other_admin.id}", {"roles": ["user"]}, headers=headers)
-    client.patch_json(f"/api/v1/users/{target.id}", {"name": "no"}, headers=other_headers, status=403)
+    # A removed role ends the demoted user's sessions; signed in again, they lack the role.
+    client.patch_json(f"/api/v1/users/{target.id}", {"name": "no"}, headers=other_headers, status=401)
+    client.patch_json(f"/api/v1/users/{target.id}", {"name": "no"}, headers=auth.headers(other_admin), status=403)
     client.patch_json(f"/api/v1/users/{target.id}", {"roles": ["user", "admin"]}, headers=headers)
     client.delete(f"/api/v1/users/{other_admin.id}", headers=auth.headers(target), status=204)
 

@@ -4,11 +4,11 @@ Each module lists its `RESOURCES` as (rule, resource class, endpoint); `BLUEPRIN
 """
 from flask import Blueprint
 
-from app.controllers import auth, health, security, users  # noqa: F401  (security installs the auth callbacks)
+from app.controllers import audit, auth, health, security, users  # noqa: F401  (security installs the auth callbacks)
 
 # (blueprint name, URL prefix, resources)
 BLUEPRINTS = [
-    ("api", "/api/v1", auth.RESOURCES + users.RESOURCES),
+    ("api", "/api/v1", auth.RESOURCES + users.RESOURCES + audit.RESOURCES),
     ("ops", None, health.RESOURCES),
 ]
 

@@ -1,17 +1,35 @@
-"""/api/v1/auth: registration and password login."""
+"""/api/v1/auth: registration, password and social login, token refresh, logout, email verification, password
+reset. Token responses follow RFC 6749 5.1; every endpoint that takes credentials or sends mail is rate limited."""
 from flask import url_for
 from flask_apispec import doc, marshal_with, use_kwargs
 from injector import inject
 
-from app.controllers.docs import problems
-from app.controllers.resource import ApiResource
-from app.dto.auth import login_request, register_request, token_response
+from app.controllers.docs import BEARER, problems
+from app.controllers.rate_limits import email_key, rate_limited, refresh_token_key
+from app.controllers.resource import ApiResource, no_content
+from app.controllers.security import client_info, current_session_id
+from app.dto.auth import (
+    login_request,
+    password_reset_confirm,
+    password_reset_request,
+    refresh_request,
+    register_request,
+    social_login_request,
+    token_request,
+    token_response,
+)
 from app.dto.users import user_public
+from app.extensions import auth
 from app.services.auth import AuthService
+from app.services.email_verification import EmailVerificationService
+from app.services.password_reset import PasswordResetService
+from app.services.sessions import SessionService
+from app.services.social import SocialLoginService
 from app.services.users import UserService
 
 # RFC 6749 5.1: token responses must not be cached.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+TOKENS = {"tags": ["auth"]}
 
 
 class RegisterResource(ApiResource):
@@ -21,13 +39,15 @@ class RegisterResource(ApiResource):
     def __init__(self, users: UserService):
         self.users = users
 
-    @doc(tags=["auth"], operationId="register", summary="Create an account",
-         description="Creates an active account with the `user` role. The email is compared case-insensitively.")
+    @doc(**TOKENS, operationId="register", summary="Create an account",
+         description="Creates an active account with the `user` role and mails a verification token to the "
+                     "address (see verify-email). The email is compared case-insensitively. Rate limited.")
     @use_kwargs(register_request, location="json", required=True)
     @marshal_with(user_public, code=201, description="The new user; `Location` names it")
-    @problems(400, 409, 413, 415, 503)
+    @problems(400, 409, 413, 415, 429, 503)
+    @rate_limited(email_key)
     def post(self, email, name, password):
-        user = self.users.register(email=email, name=name, password=password)
+        user = self.users.register(email=email, name=name, password=password, client=client_info())
         return user, 201, {"Location": url_for("api.user", user_id=user.id)}
 
 
@@ -35,20 +55,190 @@ class LoginResource(ApiResource):
     """Password login."""
 
     @inject
-    def __init__(self, auth: AuthService):
-        self.auth = auth
+    def __init__(self, auth_service: AuthService):
+        self.auth = auth_service
 
-    @doc(tags=["auth"], operationId="login", summary="Exchange email and password for an access token",
-         description="Answers an RFC 6749 token response. Unknown email, wrong password and inactive account "
-                     "all answer the same 401, in about the same time.")
+    @doc(**TOKENS, operationId="login", summary="Exchange email and password for tokens",
+         description="Starts a session and answers an RFC 6749 token response with a refresh token. Unknown email, "
+                     "wrong password and inactive account all answer the same 401, in about the same time. Rate "
+                     "limited per address, and per account counting failures only.")
     @use_kwargs(login_request, location="json", required=True)
     @marshal_with(token_response, code=200, description="Token response; `expires_in` is in seconds")
-    @problems(400, 401, 413, 415, 503)
+    @problems(400, 401, 413, 415, 429, 503)
+    @rate_limited(email_key, failures_only=True)
     def post(self, email, password):
-        return self.auth.login(email, password), 200, NO_STORE
+        return self.auth.login(email, password, client_info()), 200, NO_STORE
+
+
+class RefreshResource(ApiResource):
+    """Refresh token rotation."""
+
+    @inject
+    def __init__(self, sessions: SessionService):
+        self.sessions = sessions
+
+    @doc(**TOKENS, operationId="refresh", summary="Exchange a refresh token for a new token pair",
+         description="Spends the refresh token and answers a new access and refresh token in the same session. "
+                     "A refresh token works once: presenting a spent one again ends the whole session (all its "
+                     "tokens) and answers 401, so refresh from one place at a time. Rate limited.")
+    @use_kwargs(refresh_request, location="json", required=True)
+    @marshal_with(token_response, code=200, description="Token response; `expires_in` is in seconds")
+    @problems(400, 401, 413, 415, 429, 503)
+    @rate_limited(refresh_token_key)
+    def post(self, refresh_token):
+        return self.sessions.refresh(refresh_token, client_info()), 200, NO_STORE
+
+
+class LogoutResource(ApiResource):
+    """End the current session."""
+
+    @inject
+    def __init__(self, sessions: SessionService):
+        self.sessions = sessions
+
+    @auth.login_required
+    @doc(**TOKENS, operationId="logout", summary="End this session", security=BEARER,
+         description="The bearer token's session ends: its access tokens and refresh tokens stop working at once.")
+    @marshal_with(None, code=204, description="Signed out")
+    @problems(401, 503)
+    def post(self):
+        self.sessions.end(auth.current_user().id, current_session_id(), client_info())
+        return no_content()
+
+
+class LogoutAllResource(ApiResource):
+    """End every session of the caller."""
+
+    @inject
+    def __init__(self, sessions: SessionService):
+        self.sessions = sessions
+
+    @auth.login_required
+    @doc(**TOKENS, operationId="logoutAll", summary="End every session of your account", security=BEARER,
+         description="Every access and refresh token of the account, on every device, stops working at once.")
+    @marshal_with(None, code=204, description="Signed out everywhere")
+    @problems(401, 503)
+    def post(self):
+        self.sessions.end_everywhere(auth.current_user().id, client_info())
+        return no_content()
+
+
+class SocialLoginResource(ApiResource):
+    """Sign in with an OpenID Connect provider's ID token."""
+
+    @inject
+    def __init__(self, social: SocialLoginService):
+        self.social = social
+
+    @doc(**TOKENS, operationId="socialLogin", summary="Exchange a provider's ID token for tokens",
+         description="Verifies an OpenID Connect ID token of a configured provider (`google`, or one named in "
+                     "OIDC_PROVIDERS): signature against the provider's JWKS, `iss`, `aud` (our client id), `exp`, "
+                     "`iat`, and a verified `email`. The first sign-in links the provider account to the account "
+                     "with that email, or creates one without a password. Answers the same token response as "
+                     "password login. 503 when the provider's keys cannot be fetched (nothing is written). "
+                     "Rate limited.",
+         params={"provider": {"description": "Provider name, e.g. `google`"}})
+    @use_kwargs(social_login_request, location="json", required=True)
+    @marshal_with(token_response, code=200, description="Token response; `expires_in` is in seconds")
+    @problems(400, 401, 404, 413, 415, 429, 503)
+    @rate_limited()
+    def post(self, provider, id_token):
+        return self.social.login(provider, id_token, client_info()), 200, NO_STORE
+
+
+class VerifyEmailResource(ApiResource):
+    """Redeem an email verification token."""
+
+    @inject
+    def __init__(self, verification: EmailVerificationService):
+        self.verification = verification
+
+    @doc(**TOKENS, operationId="verifyEmail", summary="Confirm your email address with the mailed token",
+         description="Tokens are single use and expire after EMAIL_VERIFICATION_TTL seconds; a newer one replaces "
+                     "the older. A used, expired or replaced token answers 400.")
+    @use_kwargs(token_request, location="json", required=True)
+    @marshal_with(None, code=204, description="The email is verified")
+    @problems(400, 413, 415, 429, 503)
+    @rate_limited()
+    def post(self, token):
+        self.verification.verify(token, client_info())
+        return no_content()
+
+
+class ResendVerificationResource(ApiResource):
+    """Mail a new verification token."""
+
+    @inject
+    def __init__(self, verification: EmailVerificationService):
+        self.verification = verification
+
+    @auth.login_required
+    @doc(**TOKENS, operationId="resendVerificationEmail", summary="Send the verification email again",
+         security=BEARER, description="Replaces the previous token. Nothing is sent when the email is verified.")
+    @marshal_with(None, code=202, description="Sent (or nothing to send)")
+    @problems(401, 429, 503)
+    @rate_limited()
+    def post(self):
+        self.verification.resend(auth.current_user().id)
+        return no_content_202()
+
+
+class PasswordResetResource(ApiResource):
+    """Ask for a password reset email."""
+
+    @inject
+    def __init__(self, resets: PasswordResetService):
+        self.resets = resets
+
+    @doc(**TOKENS, operationId="requestPasswordReset", summary="Mail a password reset token",
+         description="Answers 202 whether or not the email belongs to an account (no account enumeration); an "
+                     "active account gets a token valid for PASSWORD_RESET_TTL seconds, replacing any earlier one. "
+                     "Rate limited per address and per email.")
+    @use_kwargs(password_reset_request, location="json", required=True)
+    @marshal_with(None, code=202, description="Accepted: if the account exists, a message is on its way")
+    @problems(400, 413, 415, 429, 503)
+    @rate_limited(email_key)
+    def post(self, email):
+        self.resets.request(email, client_info())
+        return no_content_202()
+
+
+class PasswordResetConfirmResource(ApiResource):
+    """Set a new password with a reset token."""
+
+    @inject
+    def __init__(self, resets: PasswordResetService):
+        self.resets = resets
+
+    @doc(**TOKENS, operationId="confirmPasswordReset", summary="Choose a new password with the mailed token",
+         description="Sets the password and ends every session of the account. The token works once; a used, "
+                     "expired or replaced token answers 400. A password breaking the policy answers 400 and leaves "
+                     "the token usable.")
+    @use_kwargs(password_reset_confirm, location="json", required=True)
+    @marshal_with(None, code=204, description="Password changed")
+    @problems(400, 413, 415, 429, 503)
+    @rate_limited()
+    def post(self, token, new_password):
+        self.resets.confirm(token, new_password, client_info())
+        return no_content()
+
+
+def no_content_202():
+    """202 Accepted with no body."""
+    response = no_content()
+    response.status_code = 202
+    return response
 
 
 RESOURCES = [
     ("/auth/register", RegisterResource, "register"),
     ("/auth/login", LoginResource, "login"),
+    ("/auth/refresh", RefreshResource, "refresh"),
+    ("/auth/logout", LogoutResource, "logout"),
+    ("/auth/logout-all", LogoutAllResource, "logout_all"),
+    ("/auth/social/<string(length=None, maxlength=32):provider>", SocialLoginResource, "social_login"),
+    ("/auth/verify-email", VerifyEmailResource, "verify_email"),
+    ("/auth/verify-email/resend", ResendVerificationResource, "resend_verification"),
+    ("/auth/password-reset", PasswordResetResource, "password_reset"),
+    ("/auth/password-reset/confirm", PasswordResetConfirmResource, "password_reset_confirm"),
 ]

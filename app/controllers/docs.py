@@ -4,16 +4,18 @@ from flask_apispec import marshal_with
 from app.dto.problem import problem_schema
 
 PROBLEM_DESCRIPTIONS = {
-    400: "Malformed JSON or invalid fields (problem with `errors`)",
-    401: "Missing, invalid or expired bearer token, or wrong credentials",
+    400: "Malformed JSON or invalid fields, or an invalid, used or expired mailed token (problem with `errors`)",
+    401: "Missing, invalid or expired bearer token, or wrong credentials (email and password, refresh token, "
+         "ID token)",
     403: "Authenticated, but lacking the required role (or, on PATCH /users/me, the correct current_password)",
-    404: "No such resource",
+    404: "No such resource (or identity provider)",
     409: "Conflicts with the current state (email taken, action on your own account)",
     412: "If-Match does not match the current ETag: the resource changed since it was read",
     413: "Request body larger than MAX_CONTENT_LENGTH",
     415: "Request body is not JSON",
     428: "If-Match is required (REQUIRE_IF_MATCH) and was not sent",
-    503: "Database unavailable",
+    429: "Too many attempts: wait the `Retry-After` seconds (limits: RATELIMIT_PER_ADDRESS, RATELIMIT_PER_ACCOUNT)",
+    503: "The database, the mail queue or the identity provider's keys are unavailable; nothing was written",
 }
 BEARER = [{"bearerAuth": []}]
 

@@ -55,3 +55,10 @@ class ApiResource(MethodResource):
             method = cls.__dict__.get(name)
             if method is not None and hasattr(method, "__apispec__"):
                 annotate(method, "wrapper", [{"wrapper": CachedWrapper}])
+
+
+def no_content():
+    """An empty 204 response: no body, so no Content-Type either (RFC 9110 15.3.5)."""
+    response = flask.Response(status=204)
+    del response.headers["Content-Type"]
+    return response

@@ -1,9 +1,10 @@
 """Bearer authentication (RFC 6750) through Flask-HTTPAuth: token verification, roles, and 401/403 problems."""
-from flask import g
+from flask import g, request
 
 from app.dependencies import resolve
 from app.extensions import auth
 from app.problems import problem_response
+from app.services.audit import ClientInfo
 from app.services.tokens import AccessTokenService
 
 
@@ -13,9 +14,22 @@ def verify_token(token):
     if not token:
         g.bearer_error = None  # no credentials at all: RFC 6750 3.1 says no error code
         return None
-    user = resolve(AccessTokenService).authenticate(token)
+    tokens = resolve(AccessTokenService)
+    user = tokens.authenticate(token)
     g.bearer_error = None if user is not None else "invalid_token"
+    if user is not None:
+        g.bearer_token = token
     return user
+
+
+def current_session_id():
+    """The session of the authenticated request's access token (call after `auth.login_required` let it in)."""
+    return resolve(AccessTokenService).claims(g.bearer_token).session_id
+
+
+def client_info():
+    """ClientInfo of the current request, for the audit trail: address and User-Agent."""
+    return ClientInfo(request.remote_addr, request.headers.get("User-Agent"))
 
 
 @auth.get_user_roles

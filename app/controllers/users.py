@@ -1,5 +1,5 @@
 """/api/v1/users: the caller's own account, the directory, and admin management."""
-from flask import Response, url_for
+from flask import url_for
 from flask_apispec import doc, marshal_with, use_kwargs
 from injector import inject
 
@@ -14,7 +14,8 @@ from app.controllers.docs import (
     NOT_MODIFIED,
     problems,
 )
-from app.controllers.resource import ApiResource
+from app.controllers.resource import ApiResource, no_content
+from app.controllers.security import client_info
 from app.dto.users import me_update, user_create, user_list, user_list_query, user_public, user_update
 from app.entities import Role
 from app.extensions import auth
@@ -22,13 +23,6 @@ from app.services.users import UserService
 
 ADMIN = Role.ADMIN.value
 USER_RESPONSE = {200: {"description": "The user", "headers": ETAG_HEADER}}
-
-
-def no_content():
-    """An empty 204 response: no body, so no Content-Type either (RFC 9110 15.3.5)."""
-    response = Response(status=204)
-    del response.headers["Content-Type"]
-    return response
 
 
 def created(user):
@@ -55,14 +49,15 @@ class MeResource(ApiResource):
 
     @auth.login_required
     @doc(tags=["users"], operationId="updateMe", summary="Change your name or password", security=BEARER,
-         description="Changing the password needs `current_password` and invalidates every access token issued "
-                     "before: log in again. Honours If-Match.",
+         description="Changing the password needs `current_password` and ends every session (this one too): "
+                     "log in again. Honours If-Match.",
          params={"If-Match": IF_MATCH}, responses=USER_RESPONSE)
     @use_kwargs(me_update, location="json", required=True)
     @marshal_with(user_public, code=200)
     @problems(400, 401, 403, 412, 413, 415, 428, 503)
     def patch(self, **changes):
-        user = self.users.update_me(auth.current_user().id, expected_versions=if_match_versions(), **changes)
+        user = self.users.update_me(auth.current_user().id, expected_versions=if_match_versions(),
+                                    client=client_info(), **changes)
         return user, 200, etag_headers(user)
 
 
@@ -98,7 +93,7 @@ class UserCollection(ApiResource):
     @marshal_with(user_public, code=201)
     @problems(400, 401, 403, 409, 413, 415, 503)
     def post(self, **fields):
-        return created(self.users.create(**fields))
+        return created(self.users.create(actor_id=auth.current_user().id, client=client_info(), **fields))
 
 
 class UserItem(ApiResource):
@@ -120,14 +115,16 @@ class UserItem(ApiResource):
 
     @auth.login_required(role=ADMIN)
     @doc(tags=["users"], operationId="updateUser", summary="Change a user (admin)", security=BEARER,
-         description="A new password or deactivation ends the user's access tokens; role changes apply from the "
-                     "user's next request. Admins cannot demote or deactivate themselves (409). Honours If-Match.",
+         description="A new password, deactivation or a removed role ends every session of the user; added roles "
+                     "apply from the user's next request. A new email must be verified again. Admins cannot demote "
+                     "or deactivate themselves (409). Honours If-Match. Audited.",
          params={"If-Match": IF_MATCH}, responses=USER_RESPONSE)
     @use_kwargs(user_update, location="json", required=True)
     @marshal_with(user_public, code=200)
     @problems(400, 401, 403, 404, 409, 412, 413, 415, 428, 503)
     def patch(self, user_id, **changes):
-        user = self.users.update(auth.current_user().id, user_id, expected_versions=if_match_versions(), **changes)
+        user = self.users.update(auth.current_user().id, user_id, expected_versions=if_match_versions(),
+                                 client=client_info(), **changes)
         return user, 200, etag_headers(user)
 
     @auth.login_required(role=ADMIN)
@@ -136,7 +133,7 @@ class UserItem(ApiResource):
     @marshal_with(None, code=204, description="Deleted")
     @problems(401, 403, 404, 409, 412, 428, 503)
     def delete(self, user_id):
-        self.users.delete(auth.current_user().id, user_id, expected_versions=if_match_versions())
+        self.users.delete(auth.current_user().id, user_id, expected_versions=if_match_versions(), client=client_info())
         return no_content()
 
 

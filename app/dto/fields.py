@@ -5,11 +5,15 @@ from app.entities import Role
 from app.entities.user import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH
 from app.services.passwords import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 
+# The part before the @ must be ASCII: mail to internationalized local parts needs SMTPUTF8 (RFC 6531), which the
+# mail transport (repoze.sendmail) cannot speak, and every account receives mail. Domains may be internationalized.
+ASCII_LOCAL_PART = validate.Regexp(r"^[\x00-\x7f]+@", error="Characters before the @ must be ASCII.")
+
 
 def email(**kwargs):
-    """An email address, at most 254 characters (RFC 5321)."""
-    return fields.Email(validate=validate.Length(max=EMAIL_MAX_LENGTH), metadata={"example": "ada@example.com"},
-                        **kwargs)
+    """An email address, at most 254 characters (RFC 5321), with an ASCII local part."""
+    return fields.Email(validate=[validate.Length(max=EMAIL_MAX_LENGTH), ASCII_LOCAL_PART],
+                        metadata={"example": "ada@example.com"}, **kwargs)
 
 
 # Not blank, and no control characters (Unicode category Cc: NUL, newlines, DEL, C1), as a pattern so the

@@ -19,6 +19,8 @@ class UserPublic(Schema):
     # Already a list of str on both entity and read model: passed through, typed for the document.
     roles = fields.Raw(metadata={"type": "array", "items": {"type": "string"}, "example": ["user"]})
     is_active = fields.Boolean(metadata={"example": True})
+    email_verified = fields.Boolean(metadata={"example": True, "description": "The owner proved they receive mail "
+                                                                              "at `email`"})
     created_at = f.UtcIsoDateTime(metadata={"example": "2026-01-01T12:00:00+00:00"})
     updated_at = f.UtcIsoDateTime(metadata={"example": "2026-01-01T12:00:00+00:00"})
 

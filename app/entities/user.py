@@ -64,6 +64,9 @@ class User(db.Model):
     name_key: Mapped[str] = mapped_column(_binary_string(2 * NAME_MAX_LENGTH), nullable=False)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # When the owner proved they receive mail at `email` (a mailed token or a provider's verified claim); cleared
+    # when the email changes.
+    email_verified_at = mapped_column(UTCDateTime, nullable=True)
     # Starts random: a token of a deleted user can never match a new user who is given the same id (SQLite reuses
     # the highest rowid; older MySQL reset AUTO_INCREMENT on restart).
     token_version: Mapped[int] = mapped_column(Integer, nullable=False, default=lambda: secrets.randbelow(2**30))
@@ -90,14 +93,17 @@ class User(db.Model):
         self.grants = [g for g in self.grants if g.role in wanted] + [
             RoleGrant(role=name) for name in sorted(wanted - {g.role for g in self.grants})]
 
-
     @property
     def version_tag(self):
         """An opaque string that changes whenever the user changes (every write sets `updated_at`): the ETag."""
         return version_tag(self.id, self.updated_at)
 
+    @property
+    def email_verified(self):
+        return self.email_verified_at is not None
+
     def revoke_tokens(self):
-        """Invalidate every access token issued to this user so far."""
+        """Invalidate every access token issued to this user so far (sessions are ended by the SessionService)."""
         self.token_version += 1
 
     def __repr__(self):

@@ -6,8 +6,9 @@ entity; both expose the same attribute names, so the same DTOs serialize either.
 """
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, exists, func, select
 
+from app.entities.session import AuthSession
 from app.entities.user import RoleGrant, User, version_tag
 
 
@@ -24,17 +25,21 @@ class UserRow:
     created_at: object
     updated_at: object
     token_version: int
+    email_verified_at: object = None
 
     @property
     def version_tag(self):
         return version_tag(self.id, self.updated_at)
 
+    @property
+    def email_verified(self):
+        return self.email_verified_at is not None
 
     @classmethod
     def from_row(cls, row):
         """Build from a row of `user_rows()`."""
         return cls(row.id, row.email, row.name, sorted(row.roles.split(",")) if row.roles else [], row.is_active,
-                   row.created_at, row.updated_at, row.token_version)
+                   row.created_at, row.updated_at, row.token_version, row.email_verified_at)
 
 
 _USERS = User.__table__
@@ -43,9 +48,13 @@ _GRANTS = RoleGrant.__table__
 _ROLES = (select(func.group_concat(_GRANTS.c.role)).where(_GRANTS.c.user_id == _USERS.c.id)
           .correlate(_USERS).scalar_subquery().label("roles"))
 _COLUMNS = (_USERS.c.id, _USERS.c.email, _USERS.c.name, _ROLES, _USERS.c.is_active, _USERS.c.created_at,
-            _USERS.c.updated_at, _USERS.c.token_version)
+            _USERS.c.updated_at, _USERS.c.token_version, _USERS.c.email_verified_at)
 # Built once: a prepared statement's cache key is computed once, not on every request.
 _BY_ID = select(*_COLUMNS).where(_USERS.c.id == bindparam("user_id"))
+_SESSIONS = AuthSession.__table__.c
+# Authentication: the user, only while the session named by the access token belongs to them and is not revoked.
+_BY_ID_IN_SESSION = _BY_ID.where(exists().where(and_(
+    _SESSIONS.id == bindparam("session_id"), _SESSIONS.user_id == _USERS.c.id, _SESSIONS.revoked_at.is_(None))))
 
 
 def user_rows():
@@ -56,6 +65,12 @@ def user_rows():
 def user_row_by_id(connection, user_id):
     """The UserRow of `user_id`, or None: one query on `connection` (a Core Connection)."""
     row = connection.execute(_BY_ID, {"user_id": user_id}).first()
+    return None if row is None else UserRow.from_row(row)
+
+
+def user_row_in_session(connection, user_id, session_id):
+    """The UserRow of `user_id` if session `session_id` is theirs and not revoked, else None (one query)."""
+    row = connection.execute(_BY_ID_IN_SESSION, {"user_id": user_id, "session_id": session_id}).first()
     return None if row is None else UserRow.from_row(row)
 
 

@@ -1,7 +1,8 @@
 """The `UserEvents` collaborator: told about account changes inside the transaction that makes them.
 
-If a method raises, the surrounding transaction aborts and nothing is written. The default only logs; a mail-sending
-implementation joins the same zope transaction.
+If a method raises, the surrounding transaction aborts and nothing is written. The default, `MailingUserEvents`
+(app/services/email_verification.py), queues a verification message in the same zope transaction;
+`LoggingUserEvents` only logs (for deployments that verify addresses some other way).
 """
 import logging
 

@@ -8,7 +8,7 @@ from injector import inject
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from app.entities import DEFAULT_ROLES, Role, RoleGrant, User
+from app.entities import DEFAULT_ROLES, AuditEventType, Role, RoleGrant, User
 from app.entities.types import utcnow
 from app.entities.user import EMAIL_MAX_LENGTH
 from app.entities.user_row import UserRow, user_row_by_id, user_rows
@@ -21,9 +21,11 @@ from app.errors import (
     VersionMismatch,
 )
 from app.extensions import db, read_connection
+from app.services.audit import NO_CLIENT, AuditService
 from app.services.events import UserEvents
 from app.services.pagination import DEFAULT_PAGE_SIZE, paginate, sort_orders
 from app.services.passwords import PasswordService
+from app.services.sessions import SessionService
 
 
 def normalize_email(email):
@@ -31,7 +33,7 @@ def normalize_email(email):
     return email.strip().lower()
 
 
-def _storable_email(email):
+def storable_email(email):
     """normalize_email, refused (ValidationFailed) when lower-casing made it longer than the column ("İ" -> "i̇")."""
     email = normalize_email(email)
     if len(email) > EMAIL_MAX_LENGTH:
@@ -61,9 +63,12 @@ class UserService:
     """User accounts. Stateless apart from its collaborators: bind as singleton."""
 
     @inject
-    def __init__(self, passwords: PasswordService, events: UserEvents):
+    def __init__(self, passwords: PasswordService, events: UserEvents, sessions: SessionService,
+                 audit: AuditService):
         self.passwords = passwords
         self.events = events
+        self.sessions = sessions
+        self.audit = audit
 
     # --- reads -----------------------------------------------------------------------------------------------
     def get(self, user_id):
@@ -121,35 +126,38 @@ class UserService:
         return paginate(build, shape, params, sorts[sort], limit, cursor, include_total, item=UserRow.from_row)
 
     # --- writes ----------------------------------------------------------------------------------------------
-    def register(self, email, name, password):
-        """Create an active account with the default roles; tell `UserEvents`. Returns the User.
+    def register(self, email, name, password, client=NO_CLIENT):
+        """Create an active account with the default roles; tell `UserEvents` (by default: mail a verification
+        token); record `user.registered`. Returns the User.
 
         Raises ValidationFailed (password policy) or EmailTaken. If `UserEvents` raises, nothing is written.
         """
-        return self.create(email=email, name=name, password=password)
+        return self.create(email=email, name=name, password=password, client=client)
 
-    def create(self, email, name, password=None, roles=DEFAULT_ROLES, is_active=True):
+    def create(self, email, name, password=None, roles=DEFAULT_ROLES, is_active=True, actor_id=None,
+               client=NO_CLIENT, email_verified_at=None):
         """Create an account (admins may set roles, activation, and leave the password out). Returns the User.
 
         Raises ValidationFailed (password policy) or EmailTaken. If `UserEvents` raises, nothing is written.
         """
-        email = _storable_email(email)
+        email = storable_email(email)
         password_hash = None
         if password is not None:
             self.passwords.check_policy(password, email)
             password_hash = self.passwords.hash(password)  # slow: hashed before the transaction opens
         with transaction.manager:
-            user = User(email=email, name=name, password_hash=password_hash, is_active=is_active, grants=[])
-            user.roles = roles
-            db.session.add(user)
-            _flush_or_email_taken()
+            user = add_user(email, name, password_hash, roles, is_active, email_verified_at)
+            self.audit.record(AuditEventType.USER_REGISTERED, user.id, client, actor_id=actor_id,
+                              roles=user.roles)
             self.events.user_created(user)
         return user
 
-    def update_me(self, user_id, name=None, password=None, current_password=None, expected_versions=None):
+    def update_me(self, user_id, name=None, password=None, current_password=None, expected_versions=None,
+                  client=NO_CLIENT):
         """Change the caller's own name and/or password. Returns the User.
 
-        Changing the password needs `current_password` and revokes every access token issued before.
+        Changing the password needs `current_password`, ends every session of the user (this one too: sign in
+        again) and records `password.changed`.
         Raises ReauthenticationRequired (missing or wrong current password), ValidationFailed (policy),
         UserNotFound, VersionMismatch.
         """
@@ -160,17 +168,18 @@ class UserService:
                     raise ReauthenticationRequired("Required to change the password.")
                 if not self.passwords.verify(user.password_hash, current_password):
                     raise ReauthenticationRequired("Incorrect password.")
-                self._set_password(user, password)
+                self._set_password(user, password, client)
             if name is not None:
                 user.name = name
             user.updated_at = utcnow()
         return user
 
-    def update(self, actor_id, user_id, expected_versions=None, **changes):
+    def update(self, actor_id, user_id, expected_versions=None, client=NO_CLIENT, **changes):
         """Apply an admin's `changes` (any of name, email, password, roles, is_active) to a user. Returns the User.
 
-        A new password or deactivation revokes the user's access tokens; roles and activation are read on every
-        request, so they take effect on the user's next request.
+        A new password, deactivation or the removal of a role ends every session of the user; an added role or a
+        reactivation takes effect on the user's next request (roles are read on every request). A new email is
+        unverified. Role, activation and password changes are audited with the admin as actor.
         `expected_versions`: None, or the version tags the client accepts (If-Match).
         Raises UserNotFound, EmailTaken, ValidationFailed, VersionMismatch, SelfLockout (an admin demoting or
         deactivating themselves).
@@ -183,27 +192,40 @@ class UserService:
                 if changes.get("is_active") is False:
                     raise SelfLockout("You cannot deactivate your own account.")
             if "email" in changes:
-                user.email = _storable_email(changes["email"])
+                email = storable_email(changes["email"])
+                if email != user.email:
+                    user.email, user.email_verified_at = email, None
             if "name" in changes:
                 user.name = changes["name"]
-            if "roles" in changes:
+            if "roles" in changes and set(changes["roles"]) != set(user.roles):
+                before = user.roles
                 user.roles = changes["roles"]
-            if "is_active" in changes:
-                if user.is_active and not changes["is_active"]:
-                    user.revoke_tokens()
+                self.audit.record(AuditEventType.ROLES_CHANGED, user.id, client, actor_id=actor_id, before=before,
+                                  after=user.roles)
+                if set(before) - set(user.roles):
+                    self.sessions.end_all(user.id, "roles_reduced", client, record=False)
+            if "is_active" in changes and changes["is_active"] != user.is_active:
                 user.is_active = changes["is_active"]
+                self.audit.record(AuditEventType.ACTIVATION_CHANGED, user.id, client, actor_id=actor_id,
+                                  is_active=user.is_active)
+                if not user.is_active:
+                    user.revoke_tokens()
+                    self.sessions.end_all(user.id, "deactivated", client, record=False)
             if changes.get("password") is not None:
-                self._set_password(user, changes["password"])
+                self._set_password(user, changes["password"], client, actor_id)
             user.updated_at = utcnow()
             _flush_or_email_taken()
         return user
 
-    def delete(self, actor_id, user_id, expected_versions=None):
-        """Delete a user and their role grants. Raises UserNotFound, VersionMismatch, SelfLockout (yourself)."""
+    def delete(self, actor_id, user_id, expected_versions=None, client=NO_CLIENT):
+        """Delete a user with their role grants, sessions and links; record `user.deleted`.
+        Raises UserNotFound, VersionMismatch, SelfLockout (yourself)."""
         if actor_id == user_id:
             raise SelfLockout("You cannot delete your own account.")
         with transaction.manager:
-            db.session.delete(self._get_for_update(user_id, expected_versions))
+            user = self._get_for_update(user_id, expected_versions)
+            self.audit.record(AuditEventType.USER_DELETED, user.id, client, actor_id=actor_id)
+            db.session.delete(user)
 
     def ensure_admin(self, email, name, password=None):
         """Create an admin account, or grant the admin role to the existing account with this email.
@@ -214,15 +236,22 @@ class UserService:
         with transaction.manager:
             user = self.find_by_email(email)
             if user is not None:
-                user.roles = set(user.roles) | {Role.ADMIN.value}
+                before = user.roles
+                user.roles = set(before) | {Role.ADMIN.value}
+                if user.roles != before:
+                    self.audit.record(AuditEventType.ROLES_CHANGED, user.id, before=before, after=user.roles,
+                                      source="cli")
                 user.updated_at = utcnow()
                 return user, False
         return self.create(email, name, password, roles=(Role.USER.value, Role.ADMIN.value)), True
 
-    def _set_password(self, user, password):
+    def _set_password(self, user, password, client, actor_id=None):
+        """Set a new password (policy checked), end every session of the user, record `password.changed`."""
         self.passwords.check_policy(password, user.email)
         user.password_hash = self.passwords.hash(password)
         user.revoke_tokens()
+        self.sessions.end_all(user.id, "password_changed", client, record=False)
+        self.audit.record(AuditEventType.PASSWORD_CHANGED, user.id, client, actor_id=actor_id)
 
 
 def _prefix_of(column, name):
@@ -234,6 +263,17 @@ def _prefix_of(column, name):
 def _prefix_params(name, prefix):
     """Bind values for _prefix_of: prefix <= column < prefix followed by the highest code point."""
     return {f"{name}_low": prefix, f"{name}_high": prefix + "\U0010ffff"}
+
+
+def add_user(email, name, password_hash=None, roles=DEFAULT_ROLES, is_active=True, email_verified_at=None):
+    """Add a new User (email already normalized) to the current transaction and flush it, so it has an id.
+    Raises EmailTaken. Must run inside `transaction.manager`."""
+    user = User(email=email, name=name, password_hash=password_hash, is_active=is_active, grants=[],
+                email_verified_at=email_verified_at)
+    user.roles = roles
+    db.session.add(user)
+    _flush_or_email_taken()
+    return user
 
 
 def _flush_or_email_taken():

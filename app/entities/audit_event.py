@@ -1,0 +1,56 @@
+"""The audit trail: security events, written in the transaction of the change they describe.
+
+`user_id` is the account the event is about (None when unknown, e.g. a failed login for an unregistered email);
+`actor_id` the user who caused it when that is someone else (an admin). Neither is a foreign key: the trail outlives
+deleted accounts. `details` is a small JSON object, never a secret or a password.
+"""
+import enum
+
+from sqlalchemy import JSON, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.entities.types import UTCDateTime, utcnow
+from app.extensions import db
+
+IP_MAX_LENGTH = 45  # an IPv6 address in text form
+USER_AGENT_MAX_LENGTH = 255
+
+
+class AuditEventType(enum.StrEnum):
+    """The kinds of security event recorded."""
+
+    USER_REGISTERED = "user.registered"
+    LOGIN_SUCCEEDED = "login.succeeded"
+    LOGIN_FAILED = "login.failed"
+    REFRESH_TOKEN_REUSED = "refresh_token.reused"  # noqa: S105  (an event name)
+    LOGOUT = "logout"
+    LOGOUT_ALL = "logout.all"
+    PASSWORD_CHANGED = "password.changed"  # noqa: S105
+    PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105
+    PASSWORD_RESET = "password.reset"  # noqa: S105
+    EMAIL_VERIFIED = "email.verified"
+    ROLES_CHANGED = "user.roles_changed"
+    ACTIVATION_CHANGED = "user.activation_changed"
+    USER_DELETED = "user.deleted"
+    SOCIAL_LINKED = "social.linked"
+
+    @classmethod
+    def values(cls):
+        return [member.value for member in cls]
+
+
+class AuditEvent(db.Model):
+    """One security event."""
+
+    __tablename__ = "audit_events"
+    # Served by the list filters: newest first, by user and by type.
+    __table_args__ = (Index(None, "user_id", "id"), Index(None, "type", "id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(48), nullable=False)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ip_address: Mapped[str | None] = mapped_column(String(IP_MAX_LENGTH), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_MAX_LENGTH), nullable=True)
+    details: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    created_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)

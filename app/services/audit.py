@@ -1,0 +1,59 @@
+"""The audit trail: `AuditService.record` adds a security event to the current transaction; admins list them.
+
+Events are written by the use case that causes them, inside its `transaction.manager` block, so an event exists
+exactly when its change was committed. A failed attempt (login, reset with a bad token) commits its own event.
+"""
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select
+
+from app.entities import AuditEvent
+from app.entities.audit_event import IP_MAX_LENGTH, USER_AGENT_MAX_LENGTH
+from app.extensions import db
+from app.services.pagination import DEFAULT_PAGE_SIZE, paginate, sort_orders
+
+_EVENTS = AuditEvent.__table__.c
+# Newest first: the id is the tiebreak and the key (ids grow with time).
+AUDIT_SORTS = sort_orders(_EVENTS.id, id=_EVENTS.id)
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Who is on the other end of a request, for the audit trail: the client address (as the WSGI server and any
+    trusted proxy report it) and the User-Agent header. Built by the controllers; services never read `request`."""
+
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+
+NO_CLIENT = ClientInfo()
+
+
+class AuditService:
+    """Records and lists security events. Stateless: bind as singleton."""
+
+    def record(self, event_type, user_id=None, client=NO_CLIENT, actor_id=None, **details):
+        """Add an `AuditEvent` of `event_type` (an AuditEventType) to the current transaction. `details`: small
+        JSON-serializable values (never secrets). Must be called inside `transaction.manager`."""
+        event = AuditEvent(type=str(event_type), user_id=user_id, actor_id=actor_id,
+                           ip_address=(client.ip_address or None) and client.ip_address[:IP_MAX_LENGTH],
+                           user_agent=(client.user_agent or None) and client.user_agent[:USER_AGENT_MAX_LENGTH],
+                           details=details)
+        db.session.add(event)
+        return event
+
+    def list(self, limit=DEFAULT_PAGE_SIZE, cursor=None, user_id=None, event_type=None):
+        """A Page of AuditEvent rows, newest first, filtered by `user_id` and/or `event_type` (both exact).
+        Raises ValidationFailed for a bad cursor."""
+        params = {"user_id": user_id, "event_type": event_type}
+        shape = (user_id is not None, event_type is not None)
+
+        def build():
+            query = select(*AuditEvent.__table__.c)
+            if user_id is not None:
+                query = query.where(_EVENTS.user_id == bindparam("user_id"))
+            if event_type is not None:
+                query = query.where(_EVENTS.type == bindparam("event_type"))
+            return query
+
+        return paginate(build, shape, params, AUDIT_SORTS["-id"], limit, cursor)

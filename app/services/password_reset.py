@@ -1,0 +1,65 @@
+"""Password reset by mailed single-use token (OWASP Forgot Password Cheat Sheet).
+
+A request answers the same whether or not the email is registered, and does comparable work either way (one
+transaction writing an audit event); a confirmed reset sets the password, marks the email verified (the token
+proved the owner reads it) and ends every session of the account.
+"""
+import transaction
+from flask import Config
+from injector import inject
+from sqlalchemy import select
+
+from app.entities import AuditEventType, TokenPurpose, User
+from app.entities.types import utcnow
+from app.errors import InvalidOneTimeToken
+from app.extensions import db
+from app.services.account_mail import AccountMail
+from app.services.audit import NO_CLIENT, AuditService
+from app.services.one_time_tokens import OneTimeTokenService
+from app.services.passwords import PasswordService
+from app.services.sessions import SessionService
+from app.services.users import normalize_email
+
+
+class PasswordResetService:
+    """Requests and confirms password resets (`PASSWORD_RESET_TTL` seconds, default 1 hour). Singleton."""
+
+    @inject
+    def __init__(self, config: Config, tokens: OneTimeTokenService, mail: AccountMail, audit: AuditService,
+                 passwords: PasswordService, sessions: SessionService):
+        self.ttl = config["PASSWORD_RESET_TTL"]
+        self.tokens = tokens
+        self.mail = mail
+        self.audit = audit
+        self.passwords = passwords
+        self.sessions = sessions
+
+    def request(self, email, client=NO_CLIENT):
+        """Mail a reset token to `email` if an active account has it; otherwise do nothing visible. Returns None
+        either way (callers must not be able to tell). The previous reset token of the account stops working."""
+        with transaction.manager:
+            user = db.session.scalars(select(User).where(User.email == normalize_email(email))).unique().first()
+            if user is not None and user.is_active:
+                self.mail.password_reset(user, self.tokens.issue(user, TokenPurpose.RESET_PASSWORD, self.ttl))
+            self.audit.record(AuditEventType.PASSWORD_RESET_REQUESTED, user.id if user is not None else None, client)
+
+    def confirm(self, token, new_password, client=NO_CLIENT):
+        """Set `new_password` on the account the token was sent for, end all its sessions, record `password.reset`.
+
+        Raises InvalidOneTimeToken (unknown, expired, used, superseded, account inactive or its email changed) or
+        ValidationFailed (password policy). The policy is checked before the token is spent, so a rejected password
+        leaves the token usable.
+        """
+        with transaction.manager:
+            found = self.tokens.redeem(token, TokenPurpose.RESET_PASSWORD)
+            user = db.session.get(User, found.user_id, with_for_update=True)
+            if user is None or not user.is_active or user.email != found.email:
+                raise InvalidOneTimeToken()
+            self.passwords.check_policy(new_password, user.email, field="new_password")
+            user.password_hash = self.passwords.hash(new_password)
+            user.revoke_tokens()
+            if user.email_verified_at is None:
+                user.email_verified_at = utcnow()
+            user.updated_at = utcnow()
+            self.sessions.end_all(user.id, "password_reset", client, record=False)
+            self.audit.record(AuditEventType.PASSWORD_RESET, user.id, client)

@@ -1,0 +1,145 @@
+"""Sessions and refresh tokens: start, rotate with reuse detection, end one, end all, purge expired.
+
+Follows the OAuth 2.0 Security Best Current Practice (RFC 9700 4.14.2) for refresh token rotation: every refresh
+spends the presented token and issues a new one in the same session (token family); presenting a spent token again
+means it leaked, so the whole family is revoked. Spending is one conditional UPDATE (`... WHERE spent_at IS NULL`),
+so of two concurrent refreshes with one token exactly one succeeds, on every database.
+"""
+import datetime as dt
+import hashlib
+import secrets
+
+import transaction
+from flask import Config
+from injector import inject
+from sqlalchemy import bindparam, delete, select, update
+
+from app.entities import AuditEventType, AuthSession, OneTimeToken, RefreshToken, User
+from app.entities.session import REVOKE_REASON_MAX_LENGTH
+from app.entities.types import utcnow
+from app.errors import InvalidRefreshToken
+from app.extensions import db
+from app.services.audit import NO_CLIENT, AuditService
+from app.services.tokens import AccessTokenService
+
+REFRESH_TOKEN_BYTES = 32  # 256 bits of randomness (the issue's floor is 128)
+
+_TOKENS = RefreshToken.__table__.c
+_SESSIONS = AuthSession.__table__.c
+_SPEND = (update(RefreshToken.__table__)
+          .where(_TOKENS.token_digest == bindparam("digest"), _TOKENS.spent_at.is_(None),
+                 _TOKENS.expires_at > bindparam("now"))
+          .values(spent_at=bindparam("now")))
+
+
+def token_digest(token):
+    """The stored form of a random token: SHA-256, hex (64 characters)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token():
+    """A new random token, URL-safe text of REFRESH_TOKEN_BYTES random bytes."""
+    return secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+
+
+class SessionService:
+    """Sessions (refresh-token families). Stateless apart from settings: bind as singleton.
+
+    `REFRESH_TOKEN_TTL` (seconds, default 14 days): lifetime of each refresh token. `SESSION_MAX_LIFETIME` (seconds,
+    default 90 days): no refresh extends a session past this age; then the user signs in again (ASVS 5.0 7.3.2).
+    """
+
+    @inject
+    def __init__(self, config: Config, tokens: AccessTokenService, audit: AuditService):
+        self.refresh_ttl = dt.timedelta(seconds=config["REFRESH_TOKEN_TTL"])
+        self.max_lifetime = dt.timedelta(seconds=config["SESSION_MAX_LIFETIME"])
+        self.tokens = tokens
+        self.audit = audit
+
+    def start(self, user, method):
+        """Open a session for `user` (a User or UserRow) signed in by `method` ("password", "social:google") and
+        return its TokenResponse (access and refresh token). Must run inside `transaction.manager`."""
+        now = utcnow()
+        session = AuthSession(user_id=user.id, method=method, created_at=now, expires_at=now)
+        db.session.add(session)
+        db.session.flush()
+        return self.tokens.issue(user, session.id, self._add_refresh_token(session, now))
+
+    def refresh(self, refresh_token, client=NO_CLIENT):
+        """Spend `refresh_token` and return a new TokenResponse in the same session.
+
+        Raises InvalidRefreshToken when the token is unknown, expired, spent, or its session is revoked or expired or
+        its user inactive. A spent token presented again revokes its session (every token of the family) and
+        records `refresh_token.reused`; that revocation commits even though the call fails.
+        """
+        digest, now = token_digest(refresh_token), utcnow()
+        reused_session = None
+        with transaction.manager:
+            spent = db.session.execute(_SPEND, {"digest": digest, "now": now}).rowcount == 1
+            if spent:
+                token = db.session.scalars(select(RefreshToken).where(_TOKENS.token_digest == digest)).one()
+                session = db.session.get(AuthSession, token.session_id)
+                user = db.session.get(User, session.user_id)
+                if not session.is_revoked and session.expires_at > now and user.is_active:
+                    return self.tokens.issue(user, session.id, self._add_refresh_token(session, now))
+            else:
+                token = db.session.scalars(select(RefreshToken).where(_TOKENS.token_digest == digest)).first()
+                if token is not None and token.spent_at is not None:
+                    reused_session = db.session.get(AuthSession, token.session_id, with_for_update=True)
+                    reused_session.revoke("refresh_token_reused", now)
+                    self.audit.record(AuditEventType.REFRESH_TOKEN_REUSED, reused_session.user_id, client,
+                                      session_id=reused_session.id)
+        raise InvalidRefreshToken()
+
+    def end(self, user_id, session_id, client=NO_CLIENT):
+        """Logout: revoke session `session_id` of `user_id` (its access and refresh tokens stop working at once)."""
+        with transaction.manager:
+            session = db.session.get(AuthSession, session_id, with_for_update=True)
+            if session is not None and session.user_id == user_id:
+                session.revoke("logout")
+            self.audit.record(AuditEventType.LOGOUT, user_id, client, session_id=session_id)
+
+    def end_everywhere(self, user_id, client=NO_CLIENT):
+        """Logout-all: end every session of `user_id` (so all its access and refresh tokens); record `logout.all`."""
+        with transaction.manager:
+            self.end_all(user_id, "logout_all", client)
+
+    def end_all(self, user_id, reason, client=NO_CLIENT, record=True):
+        """Revoke every live session of `user_id` (`reason`: a short slug stored with them). Returns how many.
+        Must run inside `transaction.manager` (callers combine it with the change that requires it)."""
+        ended = db.session.execute(
+            update(AuthSession.__table__)
+            .where(_SESSIONS.user_id == user_id, _SESSIONS.revoked_at.is_(None))
+            .values(revoked_at=utcnow(), revoke_reason=reason[:REVOKE_REASON_MAX_LENGTH])).rowcount
+        if record:
+            self.audit.record(AuditEventType.LOGOUT_ALL, user_id, client, reason=reason, sessions=ended)
+        return ended
+
+    def purge_expired(self, now=None):
+        """Delete sessions (with their refresh tokens) and mailed tokens that expired before `now`; keep revoked but
+        unexpired sessions, so a leaked spent token is still recognised as reuse until it would have expired.
+        Returns (sessions deleted, one-time tokens deleted)."""
+        now = now or utcnow()
+        with transaction.manager:
+            # Child rows first: SQLite without foreign-key enforcement (a shell, a script) must not leave orphans.
+            expired = select(_SESSIONS.id).where(_SESSIONS.expires_at < now).scalar_subquery()
+            db.session.execute(delete(RefreshToken.__table__).where(_TOKENS.session_id.in_(expired)))
+            sessions = db.session.execute(delete(AuthSession.__table__).where(_SESSIONS.expires_at < now)).rowcount
+            mailed = db.session.execute(delete(OneTimeToken.__table__).where(
+                OneTimeToken.__table__.c.expires_at < now)).rowcount
+        return sessions, mailed
+
+    def _add_refresh_token(self, session, now):
+        """Add a new refresh token to `session`, extend the session to its expiry, and return the token."""
+        token = new_token()
+        expires_at = min(now + self.refresh_ttl, _aware(session.created_at) + self.max_lifetime)
+        db.session.add(RefreshToken(session_id=session.id, token_digest=token_digest(token), created_at=now,
+                                    expires_at=expires_at))
+        session.expires_at = expires_at
+        return token
+
+
+def _aware(value):
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+

@@ -1,0 +1,166 @@
+"""Social login: an OpenID Connect ID token from a configured provider, exchanged for Gatehouse tokens.
+
+Verification follows OpenID Connect Core 1.0 section 3.1.3.7 with PyJWT: the signature against the provider's JWKS
+(`PyJWKClient`: fetched with a timeout, cached, refetched when a new key id appears), `iss` equal to the provider's
+issuer, `aud` containing our client id, `exp` and `iat` present and valid (with `OIDC_LEEWAY` seconds of clock skew),
+a `sub`, and an `email` the provider marks `email_verified`.
+"""
+import logging
+from dataclasses import dataclass
+
+import jwt
+import transaction
+from flask import Config
+from injector import inject
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.entities import AuditEventType, SocialIdentity, User
+from app.entities.social_identity import SUBJECT_MAX_LENGTH
+from app.entities.types import utcnow
+from app.entities.user import NAME_MAX_LENGTH
+from app.errors import DependencyUnavailable, EmailTaken, InvalidIdToken, ProviderNotFound
+from app.extensions import db
+from app.services.audit import NO_CLIENT, AuditService
+from app.services.sessions import SessionService
+from app.services.users import add_user, storable_email
+
+logger = logging.getLogger(__name__)
+
+# Asymmetric algorithms only: an ID token verified with a JWKS public key is never HMAC-signed ("none" never).
+ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
+
+
+@dataclass(frozen=True)
+class OidcProvider:
+    """A configured OpenID Connect provider: accepted `iss` values, our client id (the expected `aud`), its JWKS."""
+
+    name: str
+    issuers: tuple
+    client_id: str
+    jwks_url: str
+
+
+class IdTokenVerifier:
+    """Verifies ID tokens of the providers in `OIDC_PROVIDERS` (see app/configs.py). One JWKS client per provider,
+    whose key cache lives as long as the process: bind as singleton."""
+
+    @inject
+    def __init__(self, config: Config):
+        self.leeway = config["OIDC_LEEWAY"]  # seconds
+        self._providers = {}
+        for name, settings in config["OIDC_PROVIDERS"].items():
+            provider = OidcProvider(name, tuple(settings["issuers"]), settings["client_id"], settings["jwks_url"])
+            client = jwt.PyJWKClient(provider.jwks_url, cache_jwk_set=True, lifespan=config["OIDC_JWKS_CACHE_TTL"],
+                                     timeout=config["OIDC_HTTP_TIMEOUT"])
+            self._providers[name] = (provider, client)
+
+    def verify(self, provider_name, id_token):
+        """Return the verified claims (a dict) of `id_token` from `provider_name`.
+
+        Raises ProviderNotFound (not configured), InvalidIdToken (malformed, unknown key, bad signature, wrong
+        `iss`/`aud`, expired, no `sub`, email missing or not verified), DependencyUnavailable (JWKS unreachable).
+        """
+        try:
+            provider, keys = self._providers[provider_name]
+        except KeyError:
+            raise ProviderNotFound(f"No identity provider named {provider_name!r} is configured.") from None
+        try:
+            key = keys.get_signing_key_from_jwt(id_token)
+            claims = jwt.decode(id_token, key, algorithms=ALGORITHMS, audience=provider.client_id,
+                                issuer=provider.issuers, leeway=self.leeway,
+                                options={"require": ["iss", "aud", "exp", "iat", "sub"]})
+        except jwt.PyJWKClientConnectionError as error:
+            logger.error("JWKS of %s unreachable: %s", provider_name, error.__class__.__name__)
+            raise DependencyUnavailable(f"The {provider_name} sign-in keys cannot be fetched; try again.") from error
+        except (jwt.PyJWKClientError, jwt.InvalidTokenError) as error:
+            raise InvalidIdToken(f"The ID token was rejected: {_reason(error)}.") from error
+        if not isinstance(claims["sub"], str) or not 0 < len(claims["sub"]) <= SUBJECT_MAX_LENGTH:
+            raise InvalidIdToken("The ID token was rejected: invalid sub.")
+        if not isinstance(claims.get("email"), str) or claims.get("email_verified") not in (True, "true"):
+            raise InvalidIdToken("The ID token was rejected: the provider has not verified the email address.")
+        return claims
+
+
+def _reason(error):
+    """A short, safe reason for the client: the exception class says which check failed, never the key."""
+    return {
+        jwt.ExpiredSignatureError: "expired",
+        jwt.InvalidAudienceError: "wrong audience",
+        jwt.InvalidIssuerError: "wrong issuer",
+        jwt.InvalidSignatureError: "bad signature",
+        jwt.ImmatureSignatureError: "issued in the future",
+        jwt.MissingRequiredClaimError: "a required claim is missing",
+    }.get(type(error), "malformed or signed with an unknown key")
+
+
+class SocialLoginService:
+    """Signs users in with a provider's ID token. Stateless: bind as singleton."""
+
+    @inject
+    def __init__(self, verifier: IdTokenVerifier, sessions: SessionService, audit: AuditService):
+        self.verifier = verifier
+        self.sessions = sessions
+        self.audit = audit
+
+    def login(self, provider, id_token, client=NO_CLIENT):
+        """Verify `id_token` and return a new session's TokenResponse, as password login does.
+
+        The first login of a provider account links it to the account with the same email, or creates one (no
+        password, email verified). Linking to an account whose email was never verified removes its password and
+        ends its sessions: whoever registered that address without proving it must not keep access (account
+        pre-hijacking). Raises ProviderNotFound or DependencyUnavailable (nothing written), or InvalidIdToken (a
+        token failing verification, or an inactive account) after committing a `login.failed` event.
+        """
+        method = f"social:{provider}"
+        try:
+            claims = self.verifier.verify(provider, id_token)
+        except InvalidIdToken as error:
+            with transaction.manager:
+                self.audit.record(AuditEventType.LOGIN_FAILED, None, client, method=method, reason=error.detail)
+            raise
+        for attempt in (1, 2):  # a concurrent first login of the same account may insert the link first
+            try:
+                with transaction.manager:
+                    user = self._user_for(provider, claims, client)
+                    if user.is_active:
+                        tokens = self.sessions.start(user, method)
+                        self.audit.record(AuditEventType.LOGIN_SUCCEEDED, user.id, client, method=method)
+                        return tokens
+                    self.audit.record(AuditEventType.LOGIN_FAILED, user.id, client, method=method,
+                                      reason="account inactive")
+                break
+            except (IntegrityError, EmailTaken):
+                if attempt == 2:
+                    raise
+        raise InvalidIdToken("This account is deactivated.")
+
+    def _user_for(self, provider, claims, client):
+        identity = db.session.scalars(select(SocialIdentity).where(
+            SocialIdentity.provider == provider, SocialIdentity.subject == claims["sub"])).first()
+        if identity is not None:
+            return db.session.get(User, identity.user_id, with_for_update=True)
+        email = storable_email(claims["email"])
+        user = db.session.scalars(select(User).where(User.email == email).with_for_update()).unique().first()
+        created = user is None
+        if created:
+            user = add_user(email, _display_name(claims), email_verified_at=utcnow())
+            self.audit.record(AuditEventType.USER_REGISTERED, user.id, client, method=f"social:{provider}",
+                              roles=user.roles)
+        elif user.email_verified_at is None:
+            user.password_hash = None
+            user.email_verified_at = user.updated_at = utcnow()
+            user.revoke_tokens()
+            self.sessions.end_all(user.id, "social_link_unverified", client, record=False)
+        db.session.add(SocialIdentity(user_id=user.id, provider=provider, subject=claims["sub"]))
+        db.session.flush()
+        self.audit.record(AuditEventType.SOCIAL_LINKED, user.id, client, provider=provider, created=created)
+        return user
+
+
+def _display_name(claims):
+    """The provider's `name` (or the email's local part), on one line, without control characters, at most
+    NAME_MAX_LENGTH characters."""
+    raw = claims.get("name") if isinstance(claims.get("name"), str) else ""
+    name = " ".join("".join(ch for ch in raw if ch.isprintable()).split())[:NAME_MAX_LENGTH].strip()
+    return name or claims["email"].split("@")[0][:NAME_MAX_LENGTH] or "user"
