@@ -148,7 +148,7 @@ class BaseConfig:
         self.RATELIMIT_ENABLED = _bool(env, "RATELIMIT_ENABLED", True)
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")  # redis://host:6379/0 to share
         self.RATELIMIT_STRATEGY = env.get("RATELIMIT_STRATEGY", "moving-window")
-        self.RATELIMIT_HEADERS_ENABLED = True  # X-RateLimit-* and Retry-After
+        self.RATELIMIT_HEADERS_ENABLED = False  # Retry-After goes on 429 problems only (app/problems.py)
         self.RATELIMIT_PER_ADDRESS = env.get("RATELIMIT_PER_ADDRESS", "20/minute;200/hour")
         self.RATELIMIT_PER_ACCOUNT = env.get("RATELIMIT_PER_ACCOUNT", "5/minute;30/hour")
 

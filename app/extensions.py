@@ -1,8 +1,6 @@
 """Flask extensions, created unbound here and bound to an app in the factory (no circular imports)."""
 from flask import g
 from flask_httpauth import HTTPTokenAuth
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
@@ -58,10 +56,6 @@ def close_read_connection(_exc=None):
 
 # RFC 6750 bearer tokens; the callbacks live in app/controllers/security.py.
 auth = HTTPTokenAuth(scheme="Bearer", realm="gatehouse")
-
-# Flask-Limiter, configured by the RATELIMIT_* settings; limits are declared in app/controllers/rate_limits.py. No
-# default limits: only the endpoints that take credentials or send mail are limited.
-limiter = Limiter(key_func=get_remote_address)
 
 
 @event.listens_for(Engine, "connect")

@@ -11,7 +11,7 @@ from app.commands import register_commands
 from app.configs import config_for
 from app.controllers import bind_resources, register_blueprints
 from app.entities.types import render_alembic_type
-from app.extensions import close_read_connection, db, limiter, migrate
+from app.extensions import close_read_connection, db, migrate
 from app.http_policies import register_http_policies
 from app.openapi import configure_openapi, register_openapi
 from app.problems import register_error_handlers
@@ -56,11 +56,10 @@ def configure_logging(app):
 
 
 def register_extensions(app):
-    """Bind Flask-SQLAlchemy, Flask-Migrate and Flask-Limiter to `app`; default the mail queue to the instance
-    folder."""
+    """Bind Flask-SQLAlchemy and Flask-Migrate to `app`; default the mail queue to the instance folder. (Flask-Limiter
+    is bound with the resources: see app/controllers/rate_limits.py.)"""
     if not app.config["MAIL_QUEUE_PATH"]:
         app.config["MAIL_QUEUE_PATH"] = os.path.join(app.instance_path, "mail-queue")
-    limiter.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_directory(app), render_as_batch=True, compare_type=True,
                      render_item=render_alembic_type)

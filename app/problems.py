@@ -4,8 +4,11 @@ Handlers here turn domain errors, Werkzeug HTTP errors (404, 405, 413, ...), web
 outages and unexpected exceptions into `{"type", "title", "status", "detail"}` (+ `"errors"` for validation).
 """
 import logging
+import math
+import time
 
 from flask import current_app
+from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -62,6 +65,16 @@ def handle_http_exception(error):
     return problem_response(error.code, error.name, error.description, headers=headers)
 
 
+def handle_rate_limited(_error):
+    """Flask-Limiter refused the request: 429 with the seconds until the breached window frees a slot
+    (RFC 6585 4, RFC 9110 10.2.3 `Retry-After`)."""
+    limiter = current_app.extensions.get("gatehouse.limiter")
+    breached = limiter.current_limit if limiter is not None else None
+    retry_after = max(1, math.ceil(breached.window[0] - time.time())) if breached is not None else 60
+    return problem_response(429, "Too Many Requests", f"Too many attempts: retry in {retry_after} seconds.",
+                            PROBLEM_TYPE_PREFIX + "rate-limited", headers={"Retry-After": str(retry_after)})
+
+
 def handle_database_unavailable(error):
     """The database could not be reached or dropped the connection: 503, the client may retry."""
     if isinstance(error, DBAPIError) and not isinstance(error, (OperationalError, InterfaceError)) \
@@ -84,6 +97,7 @@ def handle_unexpected(error):
 def register_error_handlers(app):
     """Install the problem handlers on `app`."""
     app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(RateLimitExceeded, handle_rate_limited)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(InterfaceError, handle_database_unavailable)

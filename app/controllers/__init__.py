@@ -4,7 +4,7 @@ Each module lists its `RESOURCES` as (rule, resource class, endpoint); `BLUEPRIN
 """
 from flask import Blueprint
 
-from app.controllers import audit, auth, health, security, users  # noqa: F401  (security installs the auth callbacks)
+from app.controllers import audit, auth, health, rate_limits, security, users  # noqa: F401  (security: callbacks)
 
 # (blueprint name, URL prefix, resources)
 BLUEPRINTS = [
@@ -35,10 +35,14 @@ def bind_resources(app, injector):
     Resources are stateless (they hold only singleton services; bind nothing request-scoped into them: it would
     be shared by every request and thread), so one instance per app is enough; FlaskInjector
     would otherwise run the injector (signature inspection, binding lookups) on every request, ~40 us. Call after
-    FlaskInjector is created: this replaces the view functions it wrapped.
+    FlaskInjector is created: this replaces the view functions it wrapped. Also installs the app's rate limits on
+    the instances (app/controllers/rate_limits.py).
     """
+    limiter = rate_limits.install(app)
     for blueprint, endpoint, resource in iter_resources():
-        app.view_functions[f"{blueprint}.{endpoint}"] = _instance_view(injector.create_object(resource), resource)
+        instance = injector.create_object(resource)
+        rate_limits.apply_limits(limiter, instance)
+        app.view_functions[f"{blueprint}.{endpoint}"] = _instance_view(instance, resource)
 
 
 def _instance_view(instance, resource):

@@ -39,13 +39,13 @@ class RegisterResource(ApiResource):
     def __init__(self, users: UserService):
         self.users = users
 
+    @rate_limited(email_key)
     @doc(**TOKENS, operationId="register", summary="Create an account",
          description="Creates an active account with the `user` role and mails a verification token to the "
                      "address (see verify-email). The email is compared case-insensitively. Rate limited.")
     @use_kwargs(register_request, location="json", required=True)
     @marshal_with(user_public, code=201, description="The new user; `Location` names it")
     @problems(400, 409, 413, 415, 429, 503)
-    @rate_limited(email_key)
     def post(self, email, name, password):
         user = self.users.register(email=email, name=name, password=password, client=client_info())
         return user, 201, {"Location": url_for("api.user", user_id=user.id)}
@@ -58,6 +58,7 @@ class LoginResource(ApiResource):
     def __init__(self, auth_service: AuthService):
         self.auth = auth_service
 
+    @rate_limited(email_key, failures_only=True)
     @doc(**TOKENS, operationId="login", summary="Exchange email and password for tokens",
          description="Starts a session and answers an RFC 6749 token response with a refresh token. Unknown email, "
                      "wrong password and inactive account all answer the same 401, in about the same time. Rate "
@@ -65,7 +66,6 @@ class LoginResource(ApiResource):
     @use_kwargs(login_request, location="json", required=True)
     @marshal_with(token_response, code=200, description="Token response; `expires_in` is in seconds")
     @problems(400, 401, 413, 415, 429, 503)
-    @rate_limited(email_key, failures_only=True)
     def post(self, email, password):
         return self.auth.login(email, password, client_info()), 200, NO_STORE
 
@@ -77,6 +77,7 @@ class RefreshResource(ApiResource):
     def __init__(self, sessions: SessionService):
         self.sessions = sessions
 
+    @rate_limited(refresh_token_key)
     @doc(**TOKENS, operationId="refresh", summary="Exchange a refresh token for a new token pair",
          description="Spends the refresh token and answers a new access and refresh token in the same session. "
                      "A refresh token works once: presenting a spent one again ends the whole session (all its "
@@ -84,7 +85,6 @@ class RefreshResource(ApiResource):
     @use_kwargs(refresh_request, location="json", required=True)
     @marshal_with(token_response, code=200, description="Token response; `expires_in` is in seconds")
     @problems(400, 401, 413, 415, 429, 503)
-    @rate_limited(refresh_token_key)
     def post(self, refresh_token):
         return self.sessions.refresh(refresh_token, client_info()), 200, NO_STORE
 
@@ -130,6 +130,7 @@ class SocialLoginResource(ApiResource):
     def __init__(self, social: SocialLoginService):
         self.social = social
 
+    @rate_limited()
     @doc(**TOKENS, operationId="socialLogin", summary="Exchange a provider's ID token for tokens",
          description="Verifies an OpenID Connect ID token of a configured provider (`google`, or one named in "
                      "OIDC_PROVIDERS): signature against the provider's JWKS, `iss`, `aud` (our client id), `exp`, "
@@ -141,7 +142,6 @@ class SocialLoginResource(ApiResource):
     @use_kwargs(social_login_request, location="json", required=True)
     @marshal_with(token_response, code=200, description="Token response; `expires_in` is in seconds")
     @problems(400, 401, 404, 413, 415, 429, 503)
-    @rate_limited()
     def post(self, provider, id_token):
         return self.social.login(provider, id_token, client_info()), 200, NO_STORE
 
@@ -153,13 +153,13 @@ class VerifyEmailResource(ApiResource):
     def __init__(self, verification: EmailVerificationService):
         self.verification = verification
 
+    @rate_limited()
     @doc(**TOKENS, operationId="verifyEmail", summary="Confirm your email address with the mailed token",
          description="Tokens are single use and expire after EMAIL_VERIFICATION_TTL seconds; a newer one replaces "
                      "the older. A used, expired or replaced token answers 400.")
     @use_kwargs(token_request, location="json", required=True)
     @marshal_with(None, code=204, description="The email is verified")
     @problems(400, 413, 415, 429, 503)
-    @rate_limited()
     def post(self, token):
         self.verification.verify(token, client_info())
         return no_content()
@@ -172,12 +172,12 @@ class ResendVerificationResource(ApiResource):
     def __init__(self, verification: EmailVerificationService):
         self.verification = verification
 
+    @rate_limited()
     @auth.login_required
     @doc(**TOKENS, operationId="resendVerificationEmail", summary="Send the verification email again",
          security=BEARER, description="Replaces the previous token. Nothing is sent when the email is verified.")
     @marshal_with(None, code=202, description="Sent (or nothing to send)")
     @problems(401, 429, 503)
-    @rate_limited()
     def post(self):
         self.verification.resend(auth.current_user().id)
         return no_content_202()
@@ -190,6 +190,7 @@ class PasswordResetResource(ApiResource):
     def __init__(self, resets: PasswordResetService):
         self.resets = resets
 
+    @rate_limited(email_key)
     @doc(**TOKENS, operationId="requestPasswordReset", summary="Mail a password reset token",
          description="Answers 202 whether or not the email belongs to an account (no account enumeration); an "
                      "active account gets a token valid for PASSWORD_RESET_TTL seconds, replacing any earlier one. "
@@ -197,7 +198,6 @@ class PasswordResetResource(ApiResource):
     @use_kwargs(password_reset_request, location="json", required=True)
     @marshal_with(None, code=202, description="Accepted: if the account exists, a message is on its way")
     @problems(400, 413, 415, 429, 503)
-    @rate_limited(email_key)
     def post(self, email):
         self.resets.request(email, client_info())
         return no_content_202()
@@ -210,6 +210,7 @@ class PasswordResetConfirmResource(ApiResource):
     def __init__(self, resets: PasswordResetService):
         self.resets = resets
 
+    @rate_limited()
     @doc(**TOKENS, operationId="confirmPasswordReset", summary="Choose a new password with the mailed token",
          description="Sets the password and ends every session of the account. The token works once; a used, "
                      "expired or replaced token answers 400. A password breaking the policy answers 400 and leaves "
@@ -217,7 +218,6 @@ class PasswordResetConfirmResource(ApiResource):
     @use_kwargs(password_reset_confirm, location="json", required=True)
     @marshal_with(None, code=204, description="Password changed")
     @problems(400, 413, 415, 429, 503)
-    @rate_limited()
     def post(self, token, new_password):
         self.resets.confirm(token, new_password, client_info())
         return no_content()
