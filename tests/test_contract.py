@@ -19,7 +19,7 @@ HYPOTHESIS = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True
                       suppress_health_check=list(HealthCheck))
 # Operations only admins may call: tested with the admin's token, the rest with a plain user's.
 ADMIN_OPERATIONS = {("POST", "/api/v1/users"), ("PATCH", "/api/v1/users/{user_id}"),
-                    ("DELETE", "/api/v1/users/{user_id}")}
+                    ("DELETE", "/api/v1/users/{user_id}"), ("GET", "/api/v1/audit-events")}
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +58,7 @@ def content_type_unless_bodiless(ctx, response, case):
 CHECKS = {"excluded_checks": [content_type_conformance], "additional_checks": [content_type_unless_bodiless]}
 
 
-@schema.parametrize()
-@HYPOTHESIS
-def test_every_operation_conforms_to_the_document(case):
-    case.call_and_validate(**CHECKS)
-
-
+# First: after the parametrized run below, hypothesis finds no rule to start the state machine with (Unsatisfiable).
 def test_stateful_sequences_conform_to_the_document(contract_schema):
     class Workflow(contract_schema.as_state_machine()):
         def validate_response(self, response, case, additional_checks=None, **kwargs):
@@ -73,3 +68,9 @@ def test_stateful_sequences_conform_to_the_document(contract_schema):
 
     Workflow.run(settings=settings(HYPOTHESIS, max_examples=max(5, MAX_EXAMPLES // 5),
                                    stateful_step_count=STATEFUL_STEPS))
+
+
+@schema.parametrize()
+@HYPOTHESIS
+def test_every_operation_conforms_to_the_document(case):
+    case.call_and_validate(**CHECKS)

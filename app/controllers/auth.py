@@ -4,11 +4,12 @@ from flask import url_for
 from flask_apispec import doc, marshal_with, use_kwargs
 from injector import inject
 
-from app.controllers.docs import BEARER, problems
+from app.controllers.docs import BEARER, no_content_response, problems
 from app.controllers.rate_limits import email_key, rate_limited, refresh_token_key
 from app.controllers.resource import ApiResource, no_content
 from app.controllers.security import client_info, current_session_id
 from app.dto.auth import (
+    accepted,
     login_request,
     password_reset_confirm,
     password_reset_request,
@@ -99,7 +100,7 @@ class LogoutResource(ApiResource):
     @auth.login_required
     @doc(**TOKENS, operationId="logout", summary="End this session", security=BEARER,
          description="The bearer token's session ends: its access tokens and refresh tokens stop working at once.")
-    @marshal_with(None, code=204, description="Signed out")
+    @no_content_response("Signed out")
     @problems(401, 503)
     def post(self):
         self.sessions.end(auth.current_user().id, current_session_id(), client_info())
@@ -116,7 +117,7 @@ class LogoutAllResource(ApiResource):
     @auth.login_required
     @doc(**TOKENS, operationId="logoutAll", summary="End every session of your account", security=BEARER,
          description="Every access and refresh token of the account, on every device, stops working at once.")
-    @marshal_with(None, code=204, description="Signed out everywhere")
+    @no_content_response("Signed out everywhere")
     @problems(401, 503)
     def post(self):
         self.sessions.end_everywhere(auth.current_user().id, client_info())
@@ -158,7 +159,7 @@ class VerifyEmailResource(ApiResource):
          description="Tokens are single use and expire after EMAIL_VERIFICATION_TTL seconds; a newer one replaces "
                      "the older. A used, expired or replaced token answers 400.")
     @use_kwargs(token_request, location="json", required=True)
-    @marshal_with(None, code=204, description="The email is verified")
+    @no_content_response("The email is verified")
     @problems(400, 413, 415, 429, 503)
     def post(self, token):
         self.verification.verify(token, client_info())
@@ -176,11 +177,12 @@ class ResendVerificationResource(ApiResource):
     @auth.login_required
     @doc(**TOKENS, operationId="resendVerificationEmail", summary="Send the verification email again",
          security=BEARER, description="Replaces the previous token. Nothing is sent when the email is verified.")
-    @marshal_with(None, code=202, description="Sent (or nothing to send)")
+    @marshal_with(accepted, code=202, description="Sent (or nothing to send)")
     @problems(401, 429, 503)
     def post(self):
-        self.verification.resend(auth.current_user().id)
-        return no_content_202()
+        sent = self.verification.resend(auth.current_user().id)
+        return {"detail": "A new verification message is on its way." if sent else
+                "Your email address is verified already; nothing was sent."}, 202
 
 
 class PasswordResetResource(ApiResource):
@@ -196,11 +198,13 @@ class PasswordResetResource(ApiResource):
                      "active account gets a token valid for PASSWORD_RESET_TTL seconds, replacing any earlier one. "
                      "Rate limited per address and per email.")
     @use_kwargs(password_reset_request, location="json", required=True)
-    @marshal_with(None, code=202, description="Accepted: if the account exists, a message is on its way")
+    @marshal_with(accepted, code=202, description="Accepted: if an active account has this email, a message is on "
+                                                  "its way")
     @problems(400, 413, 415, 429, 503)
     def post(self, email):
         self.resets.request(email, client_info())
-        return no_content_202()
+        return {"detail": "If an active account has this email address, a message with a reset token is on its "
+                          "way."}, 202
 
 
 class PasswordResetConfirmResource(ApiResource):
@@ -216,18 +220,11 @@ class PasswordResetConfirmResource(ApiResource):
                      "expired or replaced token answers 400. A password breaking the policy answers 400 and leaves "
                      "the token usable.")
     @use_kwargs(password_reset_confirm, location="json", required=True)
-    @marshal_with(None, code=204, description="Password changed")
+    @no_content_response("Password changed")
     @problems(400, 413, 415, 429, 503)
     def post(self, token, new_password):
         self.resets.confirm(token, new_password, client_info())
         return no_content()
-
-
-def no_content_202():
-    """202 Accepted with no body."""
-    response = no_content()
-    response.status_code = 202
-    return response
 
 
 RESOURCES = [

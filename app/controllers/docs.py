@@ -1,5 +1,5 @@
 """Shared OpenAPI annotations for controllers."""
-from flask_apispec import marshal_with
+from flask_apispec import doc, marshal_with
 
 from app.dto.problem import problem_schema
 
@@ -42,3 +42,8 @@ NOT_MODIFIED = {304: {"description": "Not Modified: the ETag in If-None-Match is
 def headers(code, description, **named):
     """`@doc(responses=...)` fragment documenting response headers for status `code`."""
     return {code: {"description": description, "headers": named}}
+
+
+def no_content_response(description):
+    """Document a 204 answer: no schema, since it has no content (a `schema` would make clients parse a body)."""
+    return doc(responses={204: {"description": description}})

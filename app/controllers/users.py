@@ -12,6 +12,7 @@ from app.controllers.docs import (
     LINK_HEADER,
     LOCATION_HEADER,
     NOT_MODIFIED,
+    no_content_response,
     problems,
 )
 from app.controllers.resource import ApiResource, no_content
@@ -130,7 +131,7 @@ class UserItem(ApiResource):
     @auth.login_required(role=ADMIN)
     @doc(tags=["users"], operationId="deleteUser", summary="Delete a user (admin)", security=BEARER,
          description="Admins cannot delete themselves (409). Honours If-Match.", params={"If-Match": IF_MATCH})
-    @marshal_with(None, code=204, description="Deleted")
+    @no_content_response("Deleted")
     @problems(401, 403, 404, 409, 412, 428, 503)
     def delete(self, user_id):
         self.users.delete(auth.current_user().id, user_id, expected_versions=if_match_versions(), client=client_info())

@@ -76,7 +76,14 @@ class PasswordResetConfirm(Schema):
     new_password = f.password(required=True)
 
 
+class Accepted(Schema):
+    """A 202 answer: the request was taken; `detail` says what happens next (RFC 9110 15.3.3)."""
+
+    detail = fields.String(required=True, metadata={"example": "A message is on its way."})
+
+
 register_request = RegisterRequest()
+accepted = Accepted()
 login_request = LoginRequest()
 token_response = TokenResponseSchema()
 refresh_request = RefreshRequest()

@@ -47,8 +47,8 @@ class PasswordResetService:
         """Set `new_password` on the account the token was sent for, end all its sessions, record `password.reset`.
 
         Raises InvalidOneTimeToken (unknown, expired, used, superseded, account inactive or its email changed) or
-        ValidationFailed (password policy). The policy is checked before the token is spent, so a rejected password
-        leaves the token usable.
+        ValidationFailed (password policy). A rejected password aborts the transaction, which undoes the token's
+        redemption: the token stays usable.
         """
         with transaction.manager:
             found = self.tokens.redeem(token, TokenPurpose.RESET_PASSWORD)

@@ -2,8 +2,9 @@
 
 Follows the OAuth 2.0 Security Best Current Practice (RFC 9700 4.14.2) for refresh token rotation: every refresh
 spends the presented token and issues a new one in the same session (token family); presenting a spent token again
-means it leaked, so the whole family is revoked. Spending is one conditional UPDATE (`... WHERE spent_at IS NULL`),
-so of two concurrent refreshes with one token exactly one succeeds, on every database.
+means it leaked, so the whole family is revoked. Spending is one conditional UPDATE (`... WHERE spent_at IS NULL`)
+made while holding the session's row lock, so of two concurrent refreshes with one token exactly one succeeds and the
+other answers 401 (never a deadlock), on every database.
 """
 import datetime as dt
 import hashlib
@@ -73,22 +74,23 @@ class SessionService:
         records `refresh_token.reused`; that revocation commits even though the call fails.
         """
         digest, now = token_digest(refresh_token), utcnow()
-        reused_session = None
         with transaction.manager:
-            spent = db.session.execute(_SPEND, {"digest": digest, "now": now}).rowcount == 1
-            if spent:
-                token = db.session.scalars(select(RefreshToken).where(_TOKENS.token_digest == digest)).one()
-                session = db.session.get(AuthSession, token.session_id)
+            # Lock the session (the token family) before spending: concurrent refreshes of one family then queue on
+            # its row. Spending first let a loser wait on the token's unique-index entry, and the winner's insert of
+            # the new token next to it deadlocked with that wait on InnoDB (the loser answered 500, not 401).
+            session_id = db.session.scalar(select(_TOKENS.session_id).where(_TOKENS.token_digest == digest))
+            session = None if session_id is None else db.session.get(AuthSession, session_id, with_for_update=True)
+            if session is None:
+                raise InvalidRefreshToken()
+            if db.session.execute(_SPEND, {"digest": digest, "now": now}).rowcount == 1:
                 user = db.session.get(User, session.user_id)
                 if not session.is_revoked and session.expires_at > now and user.is_active:
                     return self.tokens.issue(user, session.id, self._add_refresh_token(session, now))
-            else:
-                token = db.session.scalars(select(RefreshToken).where(_TOKENS.token_digest == digest)).first()
-                if token is not None and token.spent_at is not None:
-                    reused_session = db.session.get(AuthSession, token.session_id, with_for_update=True)
-                    reused_session.revoke("refresh_token_reused", now)
-                    self.audit.record(AuditEventType.REFRESH_TOKEN_REUSED, reused_session.user_id, client,
-                                      session_id=reused_session.id)
+            # A locking (current) read: a plain one would see the snapshot taken before a concurrent winner committed.
+            elif db.session.scalar(select(_TOKENS.spent_at).where(_TOKENS.token_digest == digest)
+                                   .with_for_update()) is not None:
+                session.revoke("refresh_token_reused", now)
+                self.audit.record(AuditEventType.REFRESH_TOKEN_REUSED, session.user_id, client, session_id=session.id)
         raise InvalidRefreshToken()
 
     def end(self, user_id, session_id, client=NO_CLIENT):

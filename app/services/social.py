@@ -66,7 +66,13 @@ class IdTokenVerifier:
         except KeyError:
             raise ProviderNotFound(f"No identity provider named {provider_name!r} is configured.") from None
         try:
-            key = keys.get_signing_key_from_jwt(id_token)
+            try:
+                key = keys.get_signing_key_from_jwt(id_token)
+            except (jwt.PyJWKSetError, ValueError) as error:
+                # The JWKS answered, but not a usable key set: not JSON (ValueError; a malformed token is a
+                # DecodeError, never a ValueError) or no usable key (PyJWKSetError). The provider's fault, not the
+                # token's: like an unreachable JWKS, not an uncaught 500.
+                raise jwt.PyJWKClientConnectionError(f"unusable JWK Set ({error.__class__.__name__})") from error
             claims = jwt.decode(id_token, key, algorithms=ALGORITHMS, audience=provider.client_id,
                                 issuer=provider.issuers, leeway=self.leeway,
                                 options={"require": ["iss", "aud", "exp", "iat", "sub"]})
