@@ -114,6 +114,11 @@ class InvalidIdToken(DomainError):
     title = "Invalid ID token"
     headers = {"WWW-Authenticate": 'Bearer realm="gatehouse"'}
 
+    def __init__(self, detail, *, user_id=None, reason=None):
+        super().__init__(detail)
+        self.user_id = user_id  # the account concerned, when known (for the audit trail)
+        self.reason = reason or detail
+
 
 class ProviderNotFound(DomainError):
     """No identity provider of that name is configured. 404."""

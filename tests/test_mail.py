@@ -137,6 +137,7 @@ def test_registration_mails_a_token_that_verifies_the_email_once(mailroom):
     user_id = room.register("ada@example.com", name="Ada Lovelace").json["id"]
     received = room.the_message_to("ada@example.com", VERIFY_SUBJECT)
     assert "Hello Ada Lovelace" in received.body
+    assert "works once, for 2 days" in received.body  # EMAIL_VERIFICATION_TTL's default, in words
     token = token_in(received)
     headers = room.headers("ada@example.com")
     assert room.me(headers).json["email_verified"] is False

@@ -187,22 +187,30 @@ def test_unverified_account_is_taken_over_from_its_pre_registrant(api, social_ap
     assert revoked == [("password", "social_link_unverified"), ("social:test", None)]
 
 
-def test_another_subject_with_an_already_linked_email_is_linked_to_the_same_account(api, social_app, provider):
-    """The provider vouches for the email of both subjects (e.g. an address reassigned at the provider); the
-    account belongs to whoever proves the mailbox, as with a password reset, so the second subject is linked too
-    and both sign in to the one account. Nothing is duplicated and the first link stays."""
+def test_another_subject_with_an_already_linked_email_is_refused(api, social_app, provider):
+    """An address the provider reassigned to someone else (a new `sub`) must not open the old owner's account,
+    which the provider already linked to another subject: 401, nothing linked, the failure recorded."""
     first = me(api, social_login(api, provider.token(sub="g-1", email="ada@example.com"))).json["id"]
 
-    second = me(api, social_login(api, provider.token(sub="g-2", email="ada@example.com"))).json["id"]
+    response = social_login(api, provider.token(sub="g-2", email="ada@example.com"), status=401)
 
-    assert second == first
+    assert_invalid_id_token(response)
     assert count(social_app, User) == 1
-    assert identities(social_app) == [("test", "g-1", first), ("test", "g-2", first)]
-    assert events(social_app, "social.linked") == [
-        ("social.linked", first, {"provider": "test", "created": True}),
-        ("social.linked", first, {"provider": "test", "created": False}),
-    ]
+    assert identities(social_app) == [("test", "g-1", first)]
+    assert events(social_app, "login.failed") == [
+        ("login.failed", first, {"method": "social:test", "reason": "linked to another subject"})]
     assert me(api, social_login(api, provider.token(sub="g-1", email="ada@example.com"))).json["id"] == first
+
+
+def test_an_inactive_account_is_not_linked(api, social_app, provider, users):
+    admin = users.admin()
+    target = users.create(email="ada@example.com")
+    api.patch_json(f"/api/v1/users/{target.id}", {"is_active": False}, headers=bearer(password_login(api, admin.email)))
+
+    assert_invalid_id_token(social_login(api, provider.token(sub="g-1", email="ada@example.com"), status=401))
+
+    assert identities(social_app) == []
+    assert events(social_app, "login.failed")[-1][1] == target.id
 
 
 def test_deactivated_account_cannot_sign_in(api, social_app, provider, users):

@@ -22,8 +22,8 @@ class AccountMail:
         self.mail = mail
         self.verify_url = config["EMAIL_VERIFICATION_URL"]
         self.reset_url = config["PASSWORD_RESET_URL"]
-        self.verify_minutes = config["EMAIL_VERIFICATION_TTL"] // 60
-        self.reset_minutes = config["PASSWORD_RESET_TTL"] // 60
+        self.verify_lifetime = _duration(config["EMAIL_VERIFICATION_TTL"])
+        self.reset_lifetime = _duration(config["PASSWORD_RESET_TTL"])
 
     def verification(self, user, token):
         """Queue the verification message for `user.email` carrying `token`."""
@@ -31,7 +31,7 @@ class AccountMail:
             f"Hello {user.name},\n\n"
             f"Confirm that this address belongs to your Gatehouse account:\n\n"
             f"{_action(self.verify_url, token, 'POST /api/v1/auth/verify-email')}\n\n"
-            f"The link works once, for {self.verify_minutes} minutes. If you did not sign up, ignore this message.\n"))
+            f"The link works once, for {self.verify_lifetime}. If you did not sign up, ignore this message.\n"))
 
     def password_reset(self, user, token):
         """Queue the password reset message for `user.email` carrying `token`."""
@@ -39,8 +39,17 @@ class AccountMail:
             f"Hello {user.name},\n\n"
             f"Someone asked to reset the password of your Gatehouse account. To choose a new password:\n\n"
             f"{_action(self.reset_url, token, 'POST /api/v1/auth/password-reset/confirm')}\n\n"
-            f"The link works once, for {self.reset_minutes} minutes, and every session of the account ends when the "
+            f"The link works once, for {self.reset_lifetime}, and every session of the account ends when the "
             f"password changes. If you did not ask for this, ignore this message: your password stays as it is.\n"))
+
+
+def _duration(seconds):
+    """A lifetime in words, in its largest whole unit: "2 days", "1 hour", "90 seconds"."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 def _action(url_template, token, api_call):

@@ -115,37 +115,37 @@ class SocialLoginService:
         The first login of a provider account links it to the account with the same email, or creates one (no
         password, email verified). Linking to an account whose email was never verified removes its password and
         ends its sessions: whoever registered that address without proving it must not keep access (account
-        pre-hijacking). Raises ProviderNotFound or DependencyUnavailable (nothing written), or InvalidIdToken (a
-        token failing verification, or an inactive account) after committing a `login.failed` event.
+        pre-hijacking). An account already linked to another subject of the same provider is not linked again (an
+        address the provider reassigned to someone else must not open the old owner's account). Raises
+        ProviderNotFound or DependencyUnavailable (nothing written), or InvalidIdToken (a token failing
+        verification, an inactive account, a refused link) after committing a `login.failed` event.
         """
         method = f"social:{provider}"
         try:
             claims = self.verifier.verify(provider, id_token)
-        except InvalidIdToken as error:
-            with transaction.manager:
-                self.audit.record(AuditEventType.LOGIN_FAILED, None, client, method=method, reason=error.detail)
-            raise
-        for attempt in (1, 2):  # a concurrent first login of the same account may insert the link first
-            try:
-                with transaction.manager:
-                    user = self._user_for(provider, claims, client)
-                    if user.is_active:
+            for attempt in (1, 2):  # a concurrent first login of the same account may insert the link first
+                try:
+                    with transaction.manager:
+                        user = self._user_for(provider, claims, client)
                         tokens = self.sessions.start(user, method)
                         self.audit.record(AuditEventType.LOGIN_SUCCEEDED, user.id, client, method=method)
-                        return tokens
-                    self.audit.record(AuditEventType.LOGIN_FAILED, user.id, client, method=method,
-                                      reason="account inactive")
-                break
-            except (IntegrityError, EmailTaken):
-                if attempt == 2:
-                    raise
-        raise InvalidIdToken("This account is deactivated.")
+                    return tokens
+                except (IntegrityError, EmailTaken):
+                    if attempt == 2:
+                        raise
+        except InvalidIdToken as error:
+            with transaction.manager:
+                self.audit.record(AuditEventType.LOGIN_FAILED, error.user_id, client, method=method,
+                                  reason=error.reason)
+            raise
 
     def _user_for(self, provider, claims, client):
+        """The active user the verified `claims` sign in as, linked or created as `login` describes (inside the
+        transaction). Raises InvalidIdToken for an inactive account or a refused link, changing nothing."""
         identity = db.session.scalars(select(SocialIdentity).where(
             SocialIdentity.provider == provider, SocialIdentity.subject == claims["sub"])).first()
         if identity is not None:
-            return db.session.get(User, identity.user_id, with_for_update=True)
+            return _active(db.session.get(User, identity.user_id, with_for_update=True))
         email = storable_email(claims["email"])
         user = db.session.scalars(select(User).where(User.email == email).with_for_update()).unique().first()
         created = user is None
@@ -153,15 +153,27 @@ class SocialLoginService:
             user = add_user(email, _display_name(claims), email_verified_at=utcnow())
             self.audit.record(AuditEventType.USER_REGISTERED, user.id, client, method=f"social:{provider}",
                               roles=user.roles)
-        elif user.email_verified_at is None:
-            user.password_hash = None
-            user.email_verified_at = user.updated_at = utcnow()
-            user.revoke_tokens()
-            self.sessions.end_all(user.id, "social_link_unverified", client, record=False)
+        else:
+            _active(user)
+            if db.session.scalars(select(SocialIdentity.id).where(
+                    SocialIdentity.user_id == user.id, SocialIdentity.provider == provider)).first() is not None:
+                raise InvalidIdToken(f"This email belongs to an account linked to another {provider} account.",
+                                     user_id=user.id, reason="linked to another subject")
+            if user.email_verified_at is None:
+                user.password_hash = None
+                user.email_verified_at = user.updated_at = utcnow()
+                user.revoke_tokens()
+                self.sessions.end_all(user.id, "social_link_unverified", client, record=False)
         db.session.add(SocialIdentity(user_id=user.id, provider=provider, subject=claims["sub"]))
         db.session.flush()
         self.audit.record(AuditEventType.SOCIAL_LINKED, user.id, client, provider=provider, created=created)
         return user
+
+
+def _active(user):
+    if not user.is_active:
+        raise InvalidIdToken("This account is deactivated.", user_id=user.id, reason="account inactive")
+    return user
 
 
 def _display_name(claims):
