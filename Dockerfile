@@ -5,7 +5,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    GATEHOUSE_ENV=production
+    GATEHOUSE_ENV=production \
+    MAIL_QUEUE_PATH=/var/spool/gatehouse/mail
 
 WORKDIR /srv/gatehouse
 
@@ -17,8 +18,11 @@ COPY autoapp.py ./
 COPY migrations migrations
 COPY app app
 
+# The mail queue (a Maildir) belongs to the app user; compose mounts a volume there, shared with `mailer`.
 RUN groupadd --system --gid 10001 gatehouse \
-    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin gatehouse
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin gatehouse \
+    && mkdir -p /var/spool/gatehouse/mail \
+    && chown -R 10001:10001 /var/spool/gatehouse
 USER 10001:10001
 
 EXPOSE 5000

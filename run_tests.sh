@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run every test: set up .venv with the development requirements, run the suite on SQLite, then again on
 # MySQL/MariaDB when TEST_DATABASE_URL names one (mysql+mysqlconnector://user:pass@127.0.0.1:3306/db?charset=utf8mb4).
-# REQUIRE_MYSQL=1 makes a missing TEST_DATABASE_URL an error instead of a skipped pass. Extra arguments go to pytest.
+# REQUIRE_MYSQL=1 makes a missing TEST_DATABASE_URL an error instead of a skipped pass. TEST_REDIS_URL
+# (redis://127.0.0.1:6379/0, a database the tests may flush) adds the shared rate-limit test. Extra arguments go to
+# pytest.
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/venv.sh
