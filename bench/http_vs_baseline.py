@@ -168,8 +168,10 @@ def main():
     subprocess.run([sys.executable, "-c", "import baseline_app"], cwd=baseline.parent,  # noqa: S603
                    env={**os.environ, **base_env}, check=True)
     settings = (args.workers, args.worker_class, args.threads)
+    # Rate limits off: this measures throughput (the baseline has none), and wrk would meet 429s within a second.
     ours = Server("autoapp:app", ROOT, {"GATEHOUSE_ENV": "production", "SECRET_KEY": SECRET_KEY,
-                                        "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}, *settings)
+                                        "DATABASE_URL": url, "LOG_LEVEL": "WARNING", "RATELIMIT_ENABLED": "false",
+                                        "MAIL_QUEUE_PATH": tempfile.mkdtemp(prefix="bench-mail-")}, *settings)
     theirs = Server("baseline_app:app", baseline.parent, base_env, *settings)
     try:
         with urllib.request.urlopen(urllib.request.Request(  # noqa: S310

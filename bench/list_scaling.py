@@ -31,7 +31,7 @@ from app.configs import TestConfig  # noqa: E402
 from app.dependencies import resolve  # noqa: E402
 from app.entities import User  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.services.tokens import AccessTokenService  # noqa: E402
+from app.services.sessions import SessionService  # noqa: E402
 from bench.seeding import BASE, reset_schema, seed  # noqa: E402
 
 SCENARIOS = {  # name: query string (the cursor ones are filled in from the data)
@@ -139,7 +139,7 @@ def prepare(url, size):
     with app.app_context(), transaction.manager:
         if db.engine.dialect.name in ("mysql", "mariadb"):
             db.session.execute(sa.text("ANALYZE TABLE users, user_roles"))
-        token = resolve(AccessTokenService).issue(db.session.get(User, 1)).access_token
+        token = resolve(SessionService).start(db.session.get(User, 1), "password").access_token
     print(f"seeded {size:,} users in {time.perf_counter() - started:.1f} s")
     return app, app.test_client(), {"Authorization": f"Bearer {token}"}, cursors(app, size)
 
