@@ -72,8 +72,9 @@ def main():
         compare(client, path, known_body, unknown_body, 3)  # warm-up
         known, unknown, statuses = compare(client, path, known_body, unknown_body, args.rounds)
         diff = statistics.median(known) - statistics.median(unknown)
+        share = diff / statistics.median(unknown)
         print(f"{name:52} {statistics.median(known):9.2f} / {p90(known):7.2f}   {statistics.median(unknown):8.2f} / "
-              f"{p90(unknown):7.2f}   {diff:+6.2f} ({diff / statistics.median(unknown):+.0%})  statuses {sorted(statuses)}")
+              f"{p90(unknown):7.2f}   {diff:+6.2f} ({share:+.0%})  statuses {sorted(statuses)}")
 
 
 if __name__ == "__main__":
