@@ -72,8 +72,8 @@ def oidc_providers(environ):
     for name in (n.strip().lower() for n in environ.get("OIDC_PROVIDERS", "").split(",")):
         if not name:
             continue
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", name):
-            raise ConfigurationError(f"OIDC_PROVIDERS: {name!r} is not a valid provider name ([a-z0-9_-], 1-32)")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,23}", name):
+            raise ConfigurationError(f"OIDC_PROVIDERS: {name!r} is not a valid provider name ([a-z0-9_-], 1-24)")
         prefix = f"OIDC_{name.upper().replace('-', '_')}_"
         settings = {key: environ.get(prefix + key.upper(), "") for key in ("issuer", "client_id", "jwks_url")}
         missing = [prefix + key.upper() for key, value in settings.items() if not value]
@@ -113,6 +113,8 @@ class BaseConfig:
         self.CORS_ORIGINS = [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()]
         # PATCH and DELETE without If-Match: allowed (False) or 428 Precondition Required (True).
         self.REQUIRE_IF_MATCH = _bool(env, "REQUIRE_IF_MATCH", False)
+        # Reverse proxies in front that set X-Forwarded-For/-Proto/-Host (0: none; trust nothing forwarded).
+        self.PROXY_HOPS = _int(env, "PROXY_HOPS", 0)
         self._read_session_settings(env)
         self._read_mail_settings(env)
         self._read_rate_limits(env)
@@ -149,6 +151,7 @@ class BaseConfig:
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")  # redis://host:6379/0 to share
         self.RATELIMIT_STRATEGY = env.get("RATELIMIT_STRATEGY", "moving-window")
         self.RATELIMIT_HEADERS_ENABLED = False  # Retry-After goes on 429 problems only (app/problems.py)
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True  # storage down: count in memory, never fail the request
         self.RATELIMIT_PER_ADDRESS = env.get("RATELIMIT_PER_ADDRESS", "20/minute;200/hour")
         self.RATELIMIT_PER_ACCOUNT = env.get("RATELIMIT_PER_ACCOUNT", "5/minute;30/hour")
 
@@ -165,6 +168,8 @@ class BaseConfig:
         for name in ("REFRESH_TOKEN_TTL", "SESSION_MAX_LIFETIME", "EMAIL_VERIFICATION_TTL", "PASSWORD_RESET_TTL"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{name} must be a positive number of seconds")
+        if self.PROXY_HOPS < 0:
+            raise ConfigurationError("PROXY_HOPS must be 0 (no proxy) or the number of proxies in front")
         if self.MAIL_USE_TLS and self.MAIL_USE_SSL:
             raise ConfigurationError("Set at most one of MAIL_USE_TLS (STARTTLS) and MAIL_USE_SSL (implicit TLS)")
         for name in ("RATELIMIT_PER_ADDRESS", "RATELIMIT_PER_ACCOUNT"):

@@ -39,8 +39,9 @@ class ReauthenticationRequired(DomainError):
     slug = "reauthentication-required"
     title = "Current password required"
 
-    def __init__(self, message):
+    def __init__(self, message, wrong_password=False):
         super().__init__(message, errors={"current_password": [message]})
+        self.wrong_password = wrong_password  # a wrong guess (audited), not a missing field
 
 
 class InvalidCredentials(DomainError):

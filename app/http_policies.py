@@ -1,7 +1,9 @@
-"""Response policies applied to every response: security headers, caching, conditional GET (RFC 9110), CORS."""
+"""HTTP policies: the client's address behind proxies, and on every response security headers, caching,
+conditional GET (RFC 9110), CORS."""
 from flask import request
 from flask.sessions import SessionInterface
 from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 # JSON never needs to load anything; the Swagger UI page loads only its own scripts and styles.
 CSP_JSON = "default-src 'none'; frame-ancestors 'none'"
@@ -52,8 +54,16 @@ class NoCookieSessions(SessionInterface):
 
 
 def register_http_policies(app):
-    """Install the policies on `app`; CORS only for the origins in CORS_ORIGINS (none: no CORS headers at all)."""
+    """Install the policies on `app`; ProxyFix only with PROXY_HOPS; CORS only for the origins in CORS_ORIGINS (none:
+    no CORS headers at all)."""
     app.session_interface = NoCookieSessions()
+    if app.config["PROXY_HOPS"]:
+        # Trust the last PROXY_HOPS entries of X-Forwarded-For/-Proto/-Host (set by our own proxies, which must
+        # overwrite, not append to, what clients send): remote_addr, the scheme and the host are then the client's,
+        # for rate limits, the audit trail and generated URLs. Never set it without a proxy in front: clients
+        # could then choose their address.
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     if app.config["CORS_ORIGINS"]:
         # Bearer tokens travel in a header, not cookies: credentials are never allowed, so "*" is never combined
         # with them.

@@ -248,6 +248,18 @@ def test_a_queue_that_cannot_be_written_rolls_the_registration_back(mailroom, us
     assert room.smtp.messages == []
 
 
+def test_a_reset_request_with_the_queue_down_answers_as_for_an_unknown_address(mailroom, users, tmp_path):
+    """503 only for registered addresses would tell them apart: both get the same 202; nothing is issued."""
+    not_a_directory = tmp_path / "queue-file"
+    not_a_directory.write_text("a regular file cannot be a Maildir")
+    room = mailroom(MAIL_QUEUE_PATH=str(not_a_directory))
+    user = users.create(email="reset@example.com")
+    known = room.request_reset(user.email)
+    unknown = room.request_reset("nobody@example.com")
+    assert (known.status_code, known.json) == (unknown.status_code, unknown.json) == (202, unknown.json)
+    assert room.audit_types(user.id).count("password.reset_requested") == 1
+
+
 # --- password reset -------------------------------------------------------------------------------------------------
 
 def test_password_reset_sets_the_password_and_ends_every_session(mailroom, users):

@@ -43,8 +43,10 @@ def test_hot_read_paths_use_at_most_two_queries(app, client, auth, users, path, 
     assert len(statements) <= most, statements
 
 
-def test_login_reads_the_user_once(app, client, users):
+def test_login_reads_the_user_twice_around_the_hash(app, client, users):
+    """Once to verify the password (outside any transaction: argon2 takes tens of ms), once under the row lock to
+    check nothing changed meanwhile before the session starts (a password change or deactivation ends sessions)."""
     user = users.create()
     with count_selects(app) as statements:
         client.post_json("/api/v1/auth/login", {"email": user.email, "password": user.password})
-    assert len(statements) == 1, statements
+    assert len(statements) == 2, statements

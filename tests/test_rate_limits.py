@@ -110,3 +110,68 @@ def test_redis_storage_shares_limits_between_instances(make_app):
     second.post_json(LOGIN, {"email": "b@example.com", "password": "x"}, status=401)
     assert_rate_limited(first.post_json(LOGIN, {"email": "c@example.com", "password": "x"}, status=429))
     assert_rate_limited(second.post_json(LOGIN, {"email": "d@example.com", "password": "x"}, status=429))
+
+
+def test_current_password_guesses_are_limited_per_account(make_app, users):
+    from tests.support import UserFactory
+    app, client = limited_client(make_app, account="2/minute")
+    user = UserFactory(app).create()
+    token = client.post_json(LOGIN, {"email": user.email, "password": DEFAULT_PASSWORD}).json["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    client.patch_json("/api/v1/users/me", {"name": "Renamed"}, headers=headers)  # successes do not count
+    for _ in range(2):
+        client.patch_json("/api/v1/users/me", {"password": "a new long password", "current_password": "guess"},
+                          headers=headers, status=403)
+    assert_rate_limited(client.patch_json("/api/v1/users/me", {"password": "a new long password",
+                                                                "current_password": DEFAULT_PASSWORD},
+                                          headers=headers, status=429))
+    assert count_events(app, "login.failed") == 2  # each wrong guess is audited like a failed login
+
+
+def test_refused_attempts_do_not_prolong_the_refusal(make_app, users):
+    _app, client = limited_client(make_app, account="2/minute")
+    user = users.create()
+    for _ in range(2):
+        client.post_json(LOGIN, {"email": user.email, "password": "wrong password"}, status=401)
+    for _ in range(3):
+        client.post_json(LOGIN, {"email": user.email, "password": "wrong password"}, status=429)
+
+
+@pytest.mark.parametrize("body", [
+    {"email": "\ud800@example.com", "password": "x"},
+    {"email": "a@example.com", "password": "x", "deep": [[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]},
+])
+def test_odd_bodies_reach_validation_not_a_500(make_app, body):
+    _app, client = limited_client(make_app)
+    response = client.post_json(LOGIN, body, expect_errors=True)
+    assert response.status_code in (400, 401)
+
+
+def test_deeply_nested_json_is_a_400_with_limits_on(make_app):
+    _app, client = limited_client(make_app)
+    raw = '{"email": "a@example.com", "password": "x", "z": ' + "[" * 5000 + "]" * 5000 + "}"
+    response = client.post(LOGIN, raw, content_type="application/json", expect_errors=True)
+    assert response.status_code == 400
+
+
+def test_an_unreachable_limit_storage_falls_back_to_memory(make_app, users):
+    _app, client = limited_client(make_app, address="2/minute", RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0")
+    for _ in range(2):
+        client.post_json(LOGIN, {"email": "a@example.com", "password": "x"}, status=401)
+    assert_rate_limited(client.post_json(LOGIN, {"email": "a@example.com", "password": "x"}, status=429))
+
+
+def test_behind_a_proxy_limits_and_audit_use_the_forwarded_client_address(make_app, users):
+    app, client = limited_client(make_app, address="2/minute", PROXY_HOPS=1)
+    proxy = {"REMOTE_ADDR": "172.18.0.1"}
+    for _ in range(2):
+        client.post_json(LOGIN, {"email": "a@example.com", "password": "x"}, status=401, extra_environ=proxy,
+                         headers={"X-Forwarded-For": "198.51.100.66"})
+    client.post_json(LOGIN, {"email": "a@example.com", "password": "x"}, status=429, extra_environ=proxy,
+                     headers={"X-Forwarded-For": "198.51.100.66"})
+    # Another client through the same proxy is not affected by the first one's attempts.
+    client.post_json(LOGIN, {"email": "a@example.com", "password": "x"}, status=401, extra_environ=proxy,
+                     headers={"X-Forwarded-For": "203.0.113.5"})
+    with app.app_context():
+        addresses = set(db.session.scalars(select(AuditEvent.ip_address)))
+    assert addresses == {"198.51.100.66", "203.0.113.5"}

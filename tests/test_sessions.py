@@ -327,3 +327,32 @@ def test_two_concurrent_refreshes_with_one_token_give_one_200_and_one_401(app, c
         with app.app_context(), db.engine.connect() as conn:  # one new token issued, not two
             assert conn.scalar(select(func.count()).select_from(RefreshToken)
                                .where(RefreshToken.session_id == session_id)) == 2
+
+
+@pytest.mark.parametrize("change", ["password", "deactivation"])
+def test_a_login_racing_a_password_change_or_deactivation_gets_no_session(app, client, users, monkeypatch, change):
+    """The password is verified (slowly) against a read made before; a password change or deactivation that
+    commits meanwhile ends every session, so the login must not start one after it."""
+    from app.dependencies import resolve
+    from app.services.passwords import PasswordService
+    from app.services.users import UserService
+    from tests.support import DEFAULT_PASSWORD
+
+    user, admin = users.create(), users.admin()
+    real_verify = PasswordService.verify
+
+    def verify_while_the_account_changes(self, password_hash, password):
+        matches = real_verify(self, password_hash, password)
+        monkeypatch.setattr(PasswordService, "verify", real_verify)  # once
+        if change == "password":
+            resolve(UserService).update_me(user.id, password="a changed long password",
+                                           current_password=DEFAULT_PASSWORD)
+        else:
+            resolve(UserService).update(admin.id, user.id, is_active=False)
+        return matches
+
+    monkeypatch.setattr(PasswordService, "verify", verify_while_the_account_changes)
+    client.post_json(LOGIN, {"email": user.email, "password": DEFAULT_PASSWORD}, status=401)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuthSession)
+                                 .where(AuthSession.user_id == user.id)) == 0

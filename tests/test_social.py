@@ -417,3 +417,21 @@ def test_key_rotation_refetches_the_jwks(api, provider, monkeypatch):
     social_login(api, provider.token(kid="key-1"))  # the old key is still in the refetched set
     social_login(api, provider.token(kid="key-2"))
     assert provider.requests == 2
+
+
+@pytest.mark.parametrize("claims", [
+    {"aud": ["gatehouse-test", "someone-else"]},                       # several audiences, no azp
+    {"aud": ["gatehouse-test", "someone-else"], "azp": "someone-else"},  # several audiences, azp not us
+    {"email": ""},
+    {"email": "not-an-email"},
+    {"email": "bóss@example.com"},                                     # registration refuses these too
+])
+def test_tokens_for_other_parties_or_with_unusable_emails_are_refused(api, social_app, provider, claims):
+    response = social_login(api, provider.token(sub="g-9", **claims), status=401)
+    assert_invalid_id_token(response)
+    assert count(social_app, User) == 0
+
+
+def test_several_audiences_are_accepted_when_we_are_the_authorized_party(api, social_app, provider):
+    token = provider.token(sub="g-9", aud=["gatehouse-test", "someone-else"], azp="gatehouse-test")
+    me(api, social_login(api, token))

@@ -5,7 +5,7 @@ from flask_apispec import doc, marshal_with, use_kwargs
 from injector import inject
 
 from app.controllers.docs import BEARER, no_content_response, problems
-from app.controllers.rate_limits import email_key, rate_limited, refresh_token_key
+from app.controllers.rate_limits import bearer_user_key, email_key, rate_limited, refresh_token_key
 from app.controllers.resource import ApiResource, no_content
 from app.controllers.security import client_info, current_session_id
 from app.dto.auth import (
@@ -173,7 +173,7 @@ class ResendVerificationResource(ApiResource):
     def __init__(self, verification: EmailVerificationService):
         self.verification = verification
 
-    @rate_limited()
+    @rate_limited(bearer_user_key)  # per account too: each call mails the account's address
     @auth.login_required
     @doc(**TOKENS, operationId="resendVerificationEmail", summary="Send the verification email again",
          security=BEARER, description="Replaces the previous token. Nothing is sent when the email is verified.")
@@ -233,7 +233,7 @@ RESOURCES = [
     ("/auth/refresh", RefreshResource, "refresh"),
     ("/auth/logout", LogoutResource, "logout"),
     ("/auth/logout-all", LogoutAllResource, "logout_all"),
-    ("/auth/social/<string(length=None, maxlength=32):provider>", SocialLoginResource, "social_login"),
+    ("/auth/social/<string(length=None, maxlength=24):provider>", SocialLoginResource, "social_login"),
     ("/auth/verify-email", VerifyEmailResource, "verify_email"),
     ("/auth/verify-email/resend", ResendVerificationResource, "resend_verification"),
     ("/auth/password-reset", PasswordResetResource, "password_reset"),

@@ -1,20 +1,27 @@
 """Rate limits (Flask-Limiter) for the endpoints that take credentials or send mail (OWASP API4:2023, ASVS 5.0 6.3).
 
 Each limited endpoint counts per client address (`RATELIMIT_PER_ADDRESS`) and per account (`RATELIMIT_PER_ACCOUNT`,
-keyed by the normalized email in the body, or by the refresh token's digest), in its own buckets. Login counts only
-failed attempts per account, so a user's own sign-ins never lock them out. A request over a limit answers 429 with
-`Retry-After` (seconds) and is not processed (the check runs before the body is parsed or a password hashed). The
-client address is `request.remote_addr`: behind a reverse proxy, configure the proxy hop count so it is the real
-client's.
+keyed by the normalized email in the body, the refresh token, or the bearer token's user), in its own buckets. Login
+and the password change on PATCH /users/me count only failed attempts per account, so a user's own sign-ins never
+use up the allowance; anyone can still spend an account's allowance of failures (the price of per-account limits:
+keep RATELIMIT_PER_ACCOUNT generous enough that this is a short throttle, not a lockout). A request over a limit
+answers 429 with `Retry-After` (seconds) and is not processed (checked before the body is parsed or a password is
+hashed). The
+client address is `request.remote_addr`: behind reverse proxies, set PROXY_HOPS (their number; see
+app/http_policies.py) so it is the real client's. If the storage (Redis) is unreachable, the limits fall back to
+per-process memory until it is back, rather than failing requests.
 
 Flask-Limiter keeps its settings and storage on the `Limiter` object, so each app gets its own (`install`), and the
 limits are applied to that app's resource instances: apps in one process (tests) never share counters or settings.
 """
 import hashlib
+import hmac
 
 from flask import current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+
+from app.services.tokens import AccessTokenService
 
 MARKER = "__gatehouse_rate_limit__"
 
@@ -28,14 +35,21 @@ def _per_account():
 
 
 def _body_field(name):
-    body = request.get_json(silent=True)
+    """A string field of the JSON body, or None. Never raises: the body has not been validated yet (the parser
+    answers 400 for anything malformed after the limits are checked)."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # absurdly nested JSON
+        return None
     value = body.get(name) if isinstance(body, dict) else None
     return value if isinstance(value, str) and value else None
 
 
 def _digest(value):
-    """Keys are digests: the limiter's storage and its log lines never hold an address or a token."""
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
+    """Keys are keyed digests (HMAC-SHA-256 with SECRET_KEY): the limiter's storage and log lines never hold an
+    address or a token, nor anything a reader of the storage could confirm a guessed address against."""
+    secret = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(secret, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
 
 
 def email_key():
@@ -50,9 +64,26 @@ def refresh_token_key():
     return None if token is None else "refresh:" + _digest(token)
 
 
+def bearer_user_key():
+    """The user a bearer token names, from its signature alone (None without a valid one): limits per account on
+    endpoints that need a token, checked before the database is."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    claims = current_app.extensions["injector"].get(AccessTokenService).claims(token.strip())
+    return None if claims is None else f"user:{claims.user_id}"
+
+
+def _is_failure(response):
+    """A failed attempt at a credential: 401 (wrong password, bad token) or 403 (wrong current password). Not a
+    429: refused attempts must not prolong the refusal."""
+    return response.status_code in (401, 403)
+
+
 def rate_limited(account_key=None, failures_only=False):
     """Mark a resource method as rate limited: per client address, and per account when `account_key` (a function
-    of the request returning a key or None) is given. `failures_only`: only responses of 400 and above count
+    of the request returning a key or None) is given. `failures_only`: only failed attempts (401, 403) count
     against the account. Put it first (outermost) in the decorator list. `install` applies the limits."""
     def decorate(method):
         setattr(method, MARKER, (account_key, failures_only))
@@ -81,6 +112,6 @@ def apply_limits(limiter, resource):
             limited = limiter.limit(
                 _per_account, key_func=lambda key=account_key: key() or "",
                 exempt_when=lambda key=account_key: key() is None,
-                deduct_when=(lambda response: response.status_code >= 400) if failures_only else None,
+                deduct_when=_is_failure if failures_only else None,
             )(limited)
         setattr(resource, name, limiter.limit(_per_address, key_func=get_remote_address)(limited))

@@ -15,16 +15,17 @@ def verify_token(token):
         g.bearer_error = None  # no credentials at all: RFC 6750 3.1 says no error code
         return None
     tokens = resolve(AccessTokenService)
-    user = tokens.authenticate(token)
+    claims = tokens.claims(token)
+    user = None if claims is None else tokens.user_for(claims)
     g.bearer_error = None if user is not None else "invalid_token"
-    if user is not None:
-        g.bearer_token = token
+    g.access_claims = claims if user is not None else None
     return user
 
 
 def current_session_id():
-    """The session of the authenticated request's access token (call after `auth.login_required` let it in)."""
-    return resolve(AccessTokenService).claims(g.bearer_token).session_id
+    """The session of the authenticated request's access token (call after `auth.login_required` let it in): the
+    claims checked at authentication, not decoded again (the token may expire in between)."""
+    return g.access_claims.session_id
 
 
 def client_info():

@@ -15,6 +15,7 @@ from app.controllers.docs import (
     no_content_response,
     problems,
 )
+from app.controllers.rate_limits import bearer_user_key, rate_limited
 from app.controllers.resource import ApiResource, no_content
 from app.controllers.security import client_info
 from app.dto.users import me_update, user_create, user_list, user_list_query, user_public, user_update
@@ -48,14 +49,16 @@ class MeResource(ApiResource):
         user = auth.current_user()
         return user, 200, etag_headers(user)
 
+    @rate_limited(bearer_user_key, failures_only=True)  # a wrong current_password is a password guess
     @auth.login_required
     @doc(tags=["users"], operationId="updateMe", summary="Change your name or password", security=BEARER,
          description="Changing the password needs `current_password` and ends every session (this one too): "
-                     "log in again. Honours If-Match.",
+                     "log in again. A wrong `current_password` is audited and counts against the account's rate "
+                     "limit, like a failed login. Honours If-Match.",
          params={"If-Match": IF_MATCH}, responses=USER_RESPONSE)
     @use_kwargs(me_update, location="json", required=True)
     @marshal_with(user_public, code=200)
-    @problems(400, 401, 403, 412, 413, 415, 428, 503)
+    @problems(400, 401, 403, 412, 413, 415, 428, 429, 503)
     def patch(self, **changes):
         user = self.users.update_me(auth.current_user().id, expected_versions=if_match_versions(),
                                     client=client_info(), **changes)

@@ -29,6 +29,7 @@ class AuditEventType(enum.StrEnum):
     PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105
     PASSWORD_RESET = "password.reset"  # noqa: S105
     EMAIL_VERIFIED = "email.verified"
+    EMAIL_CHANGED = "email.changed"
     ROLES_CHANGED = "user.roles_changed"
     ACTIVATION_CHANGED = "user.activation_changed"
     USER_DELETED = "user.deleted"

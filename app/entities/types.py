@@ -1,9 +1,16 @@
 """Column types shared by entities."""
 import datetime as dt
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, String
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
+
+
+def binary_string(length):
+    """A VARCHAR compared byte for byte: utf8mb4_bin on MySQL/MariaDB (SQLite compares bytes already). For values
+    that are identifiers (an OpenID `sub`) or stored normalized (lower-cased emails), where the default collations'
+    folding of case, accents, widths and trailing spaces would make different values equal."""
+    return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
 
 
 def utcnow():

@@ -3,10 +3,9 @@ import hashlib
 import secrets
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
-from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from app.entities.types import UTCDateTime, utcnow
+from app.entities.types import UTCDateTime, binary_string, utcnow
 from app.extensions import db
 
 EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
@@ -17,12 +16,6 @@ ROLE_MAX_LENGTH = 32
 def version_tag(user_id, updated_at):
     """The opaque version of a user (its ETag): changes whenever `updated_at` does, which every write sets."""
     return hashlib.sha256(f"{user_id}:{updated_at.isoformat()}".encode()).hexdigest()[:32]
-
-
-def _binary_string(length):
-    """A VARCHAR compared byte for byte: utf8mb4_bin on MySQL/MariaDB (SQLite compares bytes already). For values
-    stored normalized (lower-cased), where the default collations' folding of accents and widths would be wrong."""
-    return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
 
 
 class RoleGrant(db.Model):
@@ -56,12 +49,12 @@ class User(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Compared byte for byte: MySQL's default collations would treat "bóss@" and "boss@" (or ß and ss) as one
     # address. Case-insensitivity comes from storing the normalized (lower-cased) form.
-    email: Mapped[str] = mapped_column(_binary_string(EMAIL_MAX_LENGTH), nullable=False)
+    email: Mapped[str] = mapped_column(binary_string(EMAIL_MAX_LENGTH), nullable=False)
     name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH), nullable=False)
     # The lower-cased name, kept by `_keep_name_key`: prefix search compares it as a range on its own index, which
     # works alike on every database (SQLite's LIKE is case-insensitive only by scanning). Lower-casing can lengthen
     # a name ("İ" -> "i̇"), hence the wider column.
-    name_key: Mapped[str] = mapped_column(_binary_string(2 * NAME_MAX_LENGTH), nullable=False)
+    name_key: Mapped[str] = mapped_column(binary_string(2 * NAME_MAX_LENGTH), nullable=False)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     # When the owner proved they receive mail at `email` (a mailed token or a provider's verified claim); cleared

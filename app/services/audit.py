@@ -1,7 +1,8 @@
 """The audit trail: `AuditService.record` adds a security event to the current transaction; admins list them.
 
 Events are written by the use case that causes them, inside its `transaction.manager` block, so an event exists
-exactly when its change was committed. A failed attempt (login, reset with a bad token) commits its own event.
+exactly when its change was committed. A failed credential attempt (login, social login, a wrong current password)
+commits its own event. Redeeming an unknown mailed token records nothing: it names no account.
 """
 from dataclasses import dataclass
 

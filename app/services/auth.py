@@ -36,13 +36,16 @@ class AuthService:
         elif self.passwords.verify(user.password_hash, password) and user.is_active:
             new_hash = self.passwords.hash(password) if self.passwords.needs_rehash(user.password_hash) else None
             with transaction.manager:
-                if new_hash is not None:
-                    stored = db.session.get(User, user.id, with_for_update=True)
-                    if stored is not None and stored.password_hash == user.password_hash:  # unchanged since verified
+                # The password was checked against a read made before the (slow) verification: the session starts
+                # only if the account is still active with that same password, under the row lock a password
+                # change, reset or deactivation takes too (which end sessions), so no session outlives one.
+                stored = db.session.get(User, user.id, with_for_update=True)
+                if stored is not None and stored.is_active and stored.password_hash == user.password_hash:
+                    if new_hash is not None:
                         stored.password_hash = new_hash
-                tokens = self.sessions.start(user, "password")
-                self.audit.record(AuditEventType.LOGIN_SUCCEEDED, user.id, client, method="password")
-            return tokens
+                    tokens = self.sessions.start(stored, "password")
+                    self.audit.record(AuditEventType.LOGIN_SUCCEEDED, user.id, client, method="password")
+                    return tokens
         with transaction.manager:
             self.audit.record(AuditEventType.LOGIN_FAILED, user.id if user is not None else None, client,
                               method="password")

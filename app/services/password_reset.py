@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.entities import AuditEventType, TokenPurpose, User
 from app.entities.types import utcnow
-from app.errors import InvalidOneTimeToken
+from app.errors import DependencyUnavailable, InvalidOneTimeToken
 from app.extensions import db
 from app.services.account_mail import AccountMail
 from app.services.audit import NO_CLIENT, AuditService
@@ -53,6 +53,12 @@ class PasswordResetService:
                     self.mail.password_reset(user, self.tokens.issue(user, TokenPurpose.RESET_PASSWORD, self.ttl))
                 self.audit.record(AuditEventType.PASSWORD_RESET_REQUESTED, user.id if user is not None else None,
                                   client)
+        except DependencyUnavailable:
+            # The mail queue is down: no token was issued (rolled back). Answering 503 only for registered
+            # addresses would tell them apart, so the caller gets the same answer; the failure is logged (mail.py)
+            # and audited.
+            with transaction.manager:
+                self.audit.record(AuditEventType.PASSWORD_RESET_REQUESTED, user.id, client, mail_queued=False)
         finally:
             time.sleep(max(0.0, REQUEST_RESPONSE_FLOOR - (time.monotonic() - started)))
 

@@ -12,13 +12,14 @@ import jwt
 import transaction
 from flask import Config
 from injector import inject
+from marshmallow import ValidationError, validate
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.entities import AuditEventType, SocialIdentity, User
 from app.entities.social_identity import SUBJECT_MAX_LENGTH
 from app.entities.types import utcnow
-from app.entities.user import NAME_MAX_LENGTH
+from app.entities.user import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH
 from app.errors import DependencyUnavailable, EmailTaken, InvalidIdToken, ProviderNotFound
 from app.extensions import db
 from app.services.audit import NO_CLIENT, AuditService
@@ -83,9 +84,24 @@ class IdTokenVerifier:
             raise InvalidIdToken(f"The ID token was rejected: {_reason(error)}.") from error
         if not isinstance(claims["sub"], str) or not 0 < len(claims["sub"]) <= SUBJECT_MAX_LENGTH:
             raise InvalidIdToken("The ID token was rejected: invalid sub.")
+        # Core 3.1.3.7 (3-5): a token for several audiences must name us as its authorized party. (With us as the
+        # only audience, `azp` may name a sibling client of the same project: Google's hybrid Android/web apps.)
+        if isinstance(claims["aud"], list) and len(claims["aud"]) > 1 and claims.get("azp") != provider.client_id:
+            raise InvalidIdToken("The ID token was rejected: issued for several audiences, not authorized for us.")
         if not isinstance(claims.get("email"), str) or claims.get("email_verified") not in (True, "true"):
             raise InvalidIdToken("The ID token was rejected: the provider has not verified the email address.")
+        if not _usable_email(claims["email"]):
+            raise InvalidIdToken("The ID token was rejected: its email is not an address Gatehouse can use.")
         return claims
+
+
+def _usable_email(email):
+    """The address rules registration applies: a valid address of at most 254 characters, ASCII before the @."""
+    try:
+        validate.Email()(email)
+    except ValidationError:
+        return False
+    return len(email) <= EMAIL_MAX_LENGTH and email.rpartition("@")[0].isascii()
 
 
 def _reason(error):

@@ -28,9 +28,10 @@ class TokenResponse:
 
 @dataclass(frozen=True)
 class AccessClaims:
-    """What a verified access token names: the user and the session it belongs to."""
+    """What a well-signed, unexpired access token names: the user, their token version then, and the session."""
 
     user_id: int
+    version: int
     session_id: int
 
 
@@ -50,30 +51,25 @@ class AccessTokenService:
         return TokenResponse(access_token=token, expires_in=self.ttl, refresh_token=refresh_token)
 
     def claims(self, token):
-        """AccessClaims of a well-signed, unexpired token (without checking the database), or None."""
-        decoded = self._decode(token)
-        return None if decoded is None else AccessClaims(decoded[0], decoded[2])
-
-    def authenticate(self, token):
-        """Return the active user that `token` names, as a UserRow (one query, roles included), or None.
-
-        None when the token is malformed, tampered with, older than `ttl` seconds, names no user, names an inactive
-        user, carries a token version the user has since moved past (password change), or belongs to a session that
-        was revoked (logout, logout-all, reset, deactivation).
-        """
-        decoded = self._decode(token)
-        if decoded is None:
+        """AccessClaims of a well-signed token younger than `ttl` seconds (no database access), or None when it is
+        malformed, tampered with or expired."""
+        try:
+            decoded = self._serializer.loads(token, max_age=self.ttl)
+            values = decoded["sub"], decoded["ver"], decoded["sid"]
+        except (BadData, KeyError, TypeError):
             return None
-        user_id, version, session_id = decoded
-        user = user_row_in_session(read_connection(), user_id, session_id)
-        if user is None or not user.is_active or user.token_version != version:
+        return AccessClaims(*values) if all(type(value) is int for value in values) else None
+
+    def user_for(self, claims):
+        """The active user `claims` name, as a UserRow (one query, roles included), or None: no such user, an
+        inactive one, a token version the user has since moved past, or a revoked session (logout, logout-all,
+        reset, deactivation)."""
+        user = user_row_in_session(read_connection(), claims.user_id, claims.session_id)
+        if user is None or not user.is_active or user.token_version != claims.version:
             return None
         return user
 
-    def _decode(self, token):
-        try:
-            claims = self._serializer.loads(token, max_age=self.ttl)
-            decoded = claims["sub"], claims["ver"], claims["sid"]
-        except (BadData, KeyError, TypeError):
-            return None
-        return decoded if all(type(value) is int for value in decoded) else None
+    def authenticate(self, token):
+        """`user_for(claims(token))`: the active user a valid access token names, or None."""
+        claims = self.claims(token)
+        return None if claims is None else self.user_for(claims)

@@ -161,17 +161,23 @@ class UserService:
         Raises ReauthenticationRequired (missing or wrong current password), ValidationFailed (policy),
         UserNotFound, VersionMismatch.
         """
-        with transaction.manager:
-            user = self._get_for_update(user_id, expected_versions)
-            if password is not None:
-                if current_password is None:
-                    raise ReauthenticationRequired("Required to change the password.")
-                if not self.passwords.verify(user.password_hash, current_password):
-                    raise ReauthenticationRequired("Incorrect password.")
-                self._set_password(user, password, client)
-            if name is not None:
-                user.name = name
-            user.updated_at = utcnow()
+        try:
+            with transaction.manager:
+                user = self._get_for_update(user_id, expected_versions)
+                if password is not None:
+                    if current_password is None:
+                        raise ReauthenticationRequired("Required to change the password.")
+                    if not self.passwords.verify(user.password_hash, current_password):
+                        raise ReauthenticationRequired("Incorrect password.", wrong_password=True)
+                    self._set_password(user, password, client)
+                if name is not None:
+                    user.name = name
+                user.updated_at = utcnow()
+        except ReauthenticationRequired as error:
+            if error.wrong_password:  # a password guess, like a failed login: audited (and rate limited)
+                with transaction.manager:
+                    self.audit.record(AuditEventType.LOGIN_FAILED, user_id, client, method="reauthentication")
+            raise
         return user
 
     def update(self, actor_id, user_id, expected_versions=None, client=NO_CLIENT, **changes):
@@ -193,7 +199,8 @@ class UserService:
                     raise SelfLockout("You cannot deactivate your own account.")
             if "email" in changes:
                 email = storable_email(changes["email"])
-                if email != user.email:
+                if email != user.email:  # the recovery channel moves: audited, and to be verified again
+                    self.audit.record(AuditEventType.EMAIL_CHANGED, user.id, client, actor_id=actor_id)
                     user.email, user.email_verified_at = email, None
             if "name" in changes:
                 user.name = changes["name"]
