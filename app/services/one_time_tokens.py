@@ -18,8 +18,13 @@ class OneTimeTokenService:
     def issue(self, user, purpose, ttl):
         """Return a new token of `purpose` (a TokenPurpose) for `user`, valid `ttl` seconds, for `user.email`; the
         user's earlier tokens of that purpose stop working. Must run inside `transaction.manager`."""
-        db.session.execute(delete(OneTimeToken.__table__).where(_TOKENS.user_id == user.id,
-                                                                _TOKENS.purpose == str(purpose)))
+        # Earlier tokens are found with a plain (non-locking) read and deleted by primary key: a DELETE by
+        # (user_id, purpose) that matches nothing, as for every new account, still takes a gap lock on InnoDB, and two
+        # concurrent registrations then deadlock on each other's INSERT (seen in tests/system: 1213, a 500).
+        earlier = db.session.scalars(select(_TOKENS.id).where(_TOKENS.user_id == user.id,
+                                                              _TOKENS.purpose == str(purpose))).all()
+        if earlier:
+            db.session.execute(delete(OneTimeToken.__table__).where(_TOKENS.id.in_(earlier)))
         token, now = new_token(), utcnow()
         db.session.add(OneTimeToken(user_id=user.id, purpose=str(purpose), token_digest=token_digest(token),
                                     email=user.email, created_at=now, expires_at=now + dt.timedelta(seconds=ttl)))
