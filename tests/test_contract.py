@@ -1,8 +1,9 @@
 """The OpenAPI document is the contract, checked by schemathesis (a tool we did not write) against the app
 in-process over WSGI: every operation, every default check, plus the stateful phase (links inferred from the schema).
 
-Bounded for speed: CONTRACT_MAX_EXAMPLES (default 25) cases per operation and CONTRACT_STATEFUL_STEPS (default 20)
-steps per stateful run. A deeper run: CONTRACT_MAX_EXAMPLES=500 CONTRACT_STATEFUL_STEPS=100 ./run_tests.sh -k contract
+Bounded for speed: CONTRACT_MAX_EXAMPLES (default 25) cases per operation (a fifth as many stateful sequences) and
+CONTRACT_STATEFUL_STEPS (default 10, see below) steps per sequence. A deeper run:
+CONTRACT_MAX_EXAMPLES=500 ./run_tests.sh -k contract
 """
 import os
 
@@ -14,7 +15,9 @@ from schemathesis.specs.openapi.checks import content_type_conformance
 from tests.support import ContractAccounts
 
 MAX_EXAMPLES = int(os.environ.get("CONTRACT_MAX_EXAMPLES", "25"))
-STATEFUL_STEPS = int(os.environ.get("CONTRACT_STATEFUL_STEPS", "20"))
+# Hypothesis caps the data one example may draw; sequences of 20 steps over this API's request bodies exceed it, so
+# every example overran and hypothesis reported Unsatisfiable ("failed a .filter() or assume()"). 10 steps fit.
+STATEFUL_STEPS = int(os.environ.get("CONTRACT_STATEFUL_STEPS", "10"))
 HYPOTHESIS = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
                       suppress_health_check=list(HealthCheck))
 # Operations only admins may call: tested with the admin's token, the rest with a plain user's.
@@ -58,7 +61,6 @@ def content_type_unless_bodiless(ctx, response, case):
 CHECKS = {"excluded_checks": [content_type_conformance], "additional_checks": [content_type_unless_bodiless]}
 
 
-# First: after the parametrized run below, hypothesis finds no rule to start the state machine with (Unsatisfiable).
 def test_stateful_sequences_conform_to_the_document(contract_schema):
     class Workflow(contract_schema.as_state_machine()):
         def validate_response(self, response, case, additional_checks=None, **kwargs):
