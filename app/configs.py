@@ -3,6 +3,7 @@
 Every variable is listed with a comment in `.env.example`. `config_for(name)` picks a class by the `GATEHOUSE_ENV`
 value (`production` when unset: secure by default).
 """
+import ipaddress
 import logging
 import os
 import re
@@ -19,6 +20,8 @@ logger = logging.getLogger(__name__)
 # Placeholders that must never sign real tokens: the example file's value and common stand-ins.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "development"})
 MIN_SECRET_KEY_LENGTH = 32  # characters; `secrets.token_urlsafe(32)` gives 43
+MIN_METRICS_TOKEN_LENGTH = 16  # characters
+LOG_FORMATS = ("json", "text")
 
 
 class ConfigurationError(RuntimeError):
@@ -47,16 +50,37 @@ def _bool(environ, name, default):
 
 
 def _engine_options(url, environ):
-    """SQLAlchemy engine options: liveness checks and connection timeouts for server databases."""
+    """SQLAlchemy engine options: no SQL parameters in logs or exception messages (they carry hashes, digests and
+    emails); liveness checks and connection timeouts for server databases."""
     if url.startswith("sqlite"):
-        return {}
+        return {"hide_parameters": True}
     options = {
+        "hide_parameters": True,
         "pool_pre_ping": True,  # survives connections dropped by the server or a proxy
         "pool_recycle": _int(environ, "DATABASE_POOL_RECYCLE", 280),  # seconds, below MySQL's wait_timeout
     }
     if "mysqlconnector" in url:
         options["connect_args"] = {"connection_timeout": _int(environ, "DATABASE_CONNECT_TIMEOUT", 5)}
     return options
+
+
+def _networks(environ, name, default):
+    """A comma-separated list of CIDR networks ("10.0.0.0/8", "::1/128"; a bare address is one host) -> a tuple of
+    ipaddress networks; unset or empty: `default`; "none": no network. Raises ConfigurationError for a malformed
+    network or one with host bits set (10.0.0.1/8)."""
+    raw = (environ.get(name) or default).strip()
+    if raw.lower() == "none":
+        return ()
+    networks = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError:
+            raise ConfigurationError(f"{name}: {item!r} is not a network like 10.0.0.0/8 (host bits unset)") \
+                from None
+    return tuple(networks)
 
 
 def oidc_providers(environ):
@@ -88,6 +112,7 @@ class BaseConfig:
     """Settings shared by every environment. Instances read the environment when constructed."""
 
     ENV_NAME = "base"
+    DEFAULT_LOG_FORMAT = "json"  # one JSON object per line on stdout, for log shippers
     TESTING = False
     DEBUG = False
     SQLALCHEMY_TRACK_MODIFICATIONS = False
@@ -122,7 +147,17 @@ class BaseConfig:
         self.OIDC_HTTP_TIMEOUT = _int(env, "OIDC_HTTP_TIMEOUT", 5)  # seconds, for fetching a provider's JWKS
         self.OIDC_JWKS_CACHE_TTL = _int(env, "OIDC_JWKS_CACHE_TTL", 3600)  # seconds
         self.OIDC_LEEWAY = _int(env, "OIDC_LEEWAY", 30)  # seconds of clock skew allowed on exp/iat
+        self._read_observability_settings(env)
         self.validate()
+
+    def _read_observability_settings(self, env):
+        # Logs (docs/observability.md): "json" lines on stdout, or "text" lines (development).
+        self.LOG_FORMAT = (env.get("LOG_FORMAT") or self.DEFAULT_LOG_FORMAT).strip().lower()
+        # Prometheus metrics at /metrics: collected and served when enabled; served to clients whose address is in
+        # one of these networks, or that present METRICS_BEARER_TOKEN (when set) as a bearer token.
+        self.METRICS_ENABLED = _bool(env, "METRICS_ENABLED", True)
+        self.METRICS_ALLOWED_NETWORKS = _networks(env, "METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+        self.METRICS_BEARER_TOKEN = env.get("METRICS_BEARER_TOKEN", "")
 
     def _read_session_settings(self, env):
         self.REFRESH_TOKEN_TTL = _int(env, "REFRESH_TOKEN_TTL", 14 * 24 * 3600)  # seconds
@@ -178,6 +213,13 @@ class BaseConfig:
             except ValueError:
                 raise ConfigurationError(f"{name} must be like 5/minute;20/hour, got {getattr(self, name)!r}") \
                     from None
+        if self.LOG_LEVEL not in logging.getLevelNamesMapping():
+            raise ConfigurationError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {self.LOG_LEVEL!r}")
+        if self.LOG_FORMAT not in LOG_FORMATS:
+            raise ConfigurationError(f"LOG_FORMAT must be json or text, got {self.LOG_FORMAT!r}")
+        if self.METRICS_BEARER_TOKEN and len(self.METRICS_BEARER_TOKEN) < MIN_METRICS_TOKEN_LENGTH:
+            raise ConfigurationError(f"METRICS_BEARER_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} random "
+                                     "characters, or empty (no token accepted)")
         if self.ARGON2_MEMORY_COST < 19456 or self.ARGON2_TIME_COST < 2:
             raise ConfigurationError(
                 "ARGON2_MEMORY_COST must be at least 19456 (KiB) and ARGON2_TIME_COST at least 2 (OWASP minimum)")
@@ -187,6 +229,7 @@ class DevConfig(BaseConfig):
     """Local development: SQLite by default; a missing SECRET_KEY gets a random one for this process only."""
 
     ENV_NAME = "development"
+    DEFAULT_LOG_FORMAT = "text"
 
     def validate(self):
         super().validate()
@@ -201,6 +244,7 @@ class TestConfig(BaseConfig):
     Keyword `overrides` set any other attribute (e.g. ACCESS_TOKEN_TTL=60)."""
 
     ENV_NAME = "testing"
+    DEFAULT_LOG_FORMAT = "text"
     __test__ = False  # not a pytest test class
     PROCESS_SECRET_KEY = secrets.token_urlsafe(32)  # one per test process: every test app accepts the same tokens
     TESTING = True

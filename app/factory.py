@@ -1,5 +1,4 @@
 """The application factory: reads like a table of contents."""
-import logging
 import os
 
 import transaction
@@ -13,6 +12,7 @@ from app.controllers import bind_resources, register_blueprints
 from app.entities.types import render_alembic_type
 from app.extensions import close_read_connection, db, migrate
 from app.http_policies import register_http_policies
+from app.observability import register_observability
 from app.openapi import configure_openapi, register_openapi
 from app.problems import register_error_handlers
 
@@ -27,7 +27,6 @@ def create_app(config=None, injector_modules=()):
     app = Flask(__name__.split(".")[0])
     app.config.from_object(_resolve_config(config))
     app.json.sort_keys = False  # JSON keeps the field order the DTOs declare
-    configure_logging(app)
     register_extensions(app)
     configure_openapi(app)
     register_blueprints(app)
@@ -40,6 +39,9 @@ def create_app(config=None, injector_modules=()):
     app.extensions["injector"] = injector
     bind_resources(app, injector)
     register_openapi(app, injector)
+    # Logs, request ids, access lines, metrics and /metrics (app/observability/): after the injector, whose audit
+    # service the metrics listen to; its hooks put themselves first (before_request) and last (after, teardown).
+    register_observability(app)
     return app
 
 
@@ -47,12 +49,6 @@ def _resolve_config(config):
     if config is None or isinstance(config, str):
         return config_for(config)
     return config() if isinstance(config, type) else config
-
-
-def configure_logging(app):
-    """Plain stderr logging at LOG_LEVEL, unless the host (gunicorn, pytest) configured logging already."""
-    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app.logger.setLevel(app.config["LOG_LEVEL"])
 
 
 def register_extensions(app):

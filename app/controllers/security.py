@@ -19,6 +19,7 @@ def verify_token(token):
     user = None if claims is None else tokens.user_for(claims)
     g.bearer_error = None if user is not None else "invalid_token"
     g.access_claims = claims if user is not None else None
+    g.user_id = user.id if user is not None else None  # for the access log line (app/observability/logs.py)
     return user
 
 
