@@ -1,4 +1,5 @@
-# Gatehouse production image: gunicorn serving autoapp:app as a non-root user. Tests do not run here (CI runs them).
+# Gatehouse production image: gunicorn (gunicorn.conf.py) serving autoapp:app as a non-root user. Tests do not run
+# here (CI runs them).
 FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -6,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     GATEHOUSE_ENV=production \
-    MAIL_QUEUE_PATH=/var/spool/gatehouse/mail
+    MAIL_QUEUE_PATH=/var/spool/gatehouse/mail \
+    BIND=0.0.0.0:5000
 
 WORKDIR /srv/gatehouse
 
@@ -14,7 +16,7 @@ WORKDIR /srv/gatehouse
 COPY requirements/production.txt requirements/production.txt
 RUN pip install -r requirements/production.txt
 
-COPY autoapp.py ./
+COPY autoapp.py gunicorn.conf.py ./
 COPY migrations migrations
 COPY app app
 
@@ -28,4 +30,7 @@ USER 10001:10001
 EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=4)"]
-CMD ["gunicorn", "autoapp:app", "--bind", "0.0.0.0:5000", "--workers", "2", "--access-logfile", "-", "--graceful-timeout", "20"]
+# Workers, timeouts, draining and logs: gunicorn.conf.py, tuned by environment variables (docs/deployment.md). BIND
+# above: all interfaces of the container's own network namespace, where only the compose network reaches it.
+# `docker stop` sends SIGTERM: the workers drain (DRAIN_SECONDS), then finish in-flight requests.
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "autoapp:app"]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quick start: set up .venv, write .env (with a fresh SECRET_KEY) if there is none, migrate the embedded SQLite
-# database, and serve with gunicorn on 127.0.0.1:5000 (BIND overrides). Needs neither root nor a database server.
+# database, and serve with gunicorn (gunicorn.conf.py) on 127.0.0.1:5000 (BIND overrides; WEB_CONCURRENCY, DRAIN_SECONDS
+# & co. as in docs/deployment.md). Needs neither root nor a database server. Ctrl-C stops at once; SIGTERM drains.
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/venv.sh
@@ -14,5 +15,4 @@ if [ ! -f .env ]; then
 fi
 
 .venv/bin/flask --app autoapp db upgrade
-exec .venv/bin/gunicorn autoapp:app --bind "${BIND:-127.0.0.1:5000}" --workers "${WEB_CONCURRENCY:-2}" \
-  --access-logfile - --graceful-timeout 20
+exec .venv/bin/gunicorn -c gunicorn.conf.py autoapp:app

@@ -7,6 +7,9 @@ from app.controllers.resource import ApiResource
 from app.problems import problem_response
 from app.services.health import HealthService
 
+# Seconds a client or probe should wait before asking /ready again after a 503 (RFC 9110 Retry-After).
+RETRY_AFTER_SECONDS = "5"
+
 
 class HealthResource(ApiResource):
     """Liveness: the process answers. Never touches the database."""
@@ -20,7 +23,7 @@ class HealthResource(ApiResource):
 
 
 class ReadyResource(ApiResource):
-    """Readiness: the database answers."""
+    """Readiness: the database answers and the process is not draining before a graceful shutdown."""
 
     @inject
     def __init__(self, health: HealthService):
@@ -28,14 +31,19 @@ class ReadyResource(ApiResource):
 
     @doc(tags=["operations"], operationId="ready", summary="Readiness probe",
          description="Answers 200 when the database answers a trivial query within DATABASE_CONNECT_TIMEOUT, "
-                     "503 otherwise: take the instance out of the load balancer until it recovers.",
+                     "503 otherwise: take the instance out of the load balancer until it recovers. Also 503 "
+                     '(detail "draining") for the DRAIN_SECONDS after the server was told to stop (SIGTERM): '
+                     "requests are still served meanwhile, then the instance stops accepting connections.",
          responses={200: {"description": '`{"status": "ok"}` when the database answers'}})
     @problems(503)
     def get(self):
+        if self.health.draining():  # checked first: a stopping instance leaves rotation whatever the database says
+            return problem_response(503, "Service Unavailable", "draining",
+                                    headers={"Retry-After": RETRY_AFTER_SECONDS})
         if self.health.database_ready():
             return {"status": "ok"}
         return problem_response(503, "Service Unavailable", "The database is not answering.",
-                                headers={"Retry-After": "5"})
+                                headers={"Retry-After": RETRY_AFTER_SECONDS})
 
 
 RESOURCES = [
