@@ -1,0 +1,67 @@
+"""Fixtures of the system suite: one topology of real servers per scenario (see servers.Stack), the figures each
+scenario measured (printed at the end of the run and written to test-artifacts/system/figures.txt).
+
+Run with ./run_system_tests.sh; the unit suite never collects this directory (pytest.ini: norecursedirs).
+"""
+import pytest
+
+from tests.system.servers import REPO, Stack
+
+ARTIFACTS = REPO / "test-artifacts"
+_FIGURES = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _FIGURES:
+        return
+    terminalreporter.section("system test figures")
+    for line in _FIGURES:
+        terminalreporter.write_line(line)
+    out = ARTIFACTS / "system"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "figures.txt").write_text("\n".join(_FIGURES) + "\n")
+
+
+class Figures:
+    """What a scenario measured, one line each: `figures.add("db-faults", "recovery 0.4 s")`."""
+
+    def add(self, scenario, text):
+        _FIGURES.append(f"[{scenario}] {text}")
+        print(f"[{scenario}] {text}")
+
+
+@pytest.fixture(scope="session")
+def figures():
+    return Figures()
+
+
+@pytest.fixture
+def make_stack(tmp_path):
+    """Start a Stack (keyword arguments as Stack's); every stack started here is stopped at teardown."""
+    stacks = []
+
+    def make(**kwargs):
+        stack = Stack(tmp_path / f"stack{len(stacks)}", **kwargs)
+        stacks.append(stack)
+        return stack.start()
+
+    yield make
+    for stack in stacks:
+        print(stack.logs())
+        stack.close()
+
+
+@pytest.fixture(scope="module")
+def make_module_stack(tmp_path_factory):
+    """As make_stack, for a stack shared by the tests of one module."""
+    stacks = []
+
+    def make(**kwargs):
+        stack = Stack(tmp_path_factory.mktemp("stack"), **kwargs)
+        stacks.append(stack)
+        return stack.start()
+
+    yield make
+    for stack in stacks:
+        print(stack.logs())
+        stack.close()

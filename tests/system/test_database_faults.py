@@ -1,0 +1,170 @@
+"""Database faults: the private MariaDB is stopped (SIGTERM: a clean shutdown) while threads keep calling
+GET /users/me and registering accounts on a gunicorn instance (2 workers, DATABASE_CONNECT_TIMEOUT=2), then
+started again.
+
+Proves: during the outage every request fails fast with a 503 problem (application/problem+json, no traceback),
+none takes longer than the connect timeout plus a margin, liveness (/health) stays up and readiness (/ready) says
+503; once MariaDB answers again the same processes serve again within 5 seconds, without a restart; and the
+database agrees with what clients were told: every registration answered 201 has its row and queued mail, no
+registration answered 5xx has either.
+"""
+import collections
+import email
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.system.clients import bearer, call, is_problem, login, register
+from tests.system.servers import wait_until
+from tests.system.traffic import Traffic, unique_email
+
+pytestmark = pytest.mark.timeout(240)
+
+CONNECT_TIMEOUT = 2  # DATABASE_CONNECT_TIMEOUT of the stack (servers.app_environment)
+MARGIN = 2  # seconds allowed on top of it for anything else a request does (hashing, the response)
+RECOVERY_LIMIT = 5  # seconds from MariaDB answering again to the service answering again
+HUNG_LIMIT = 3 * CONNECT_TIMEOUT + MARGIN  # a hung server: a pooled connection's ping, a new connection, the query
+
+
+def test_requests_fail_fast_during_an_outage_and_the_service_recovers_without_a_restart(make_stack, figures):
+    stack = make_stack(instances=1, workers=2, redis=False, nginx=False, DATABASE_CONNECT_TIMEOUT=CONNECT_TIMEOUT,
+                       RATELIMIT_PER_ADDRESS="100000/minute", RATELIMIT_PER_ACCOUNT="100000/minute")
+    base = stack.instances[0].url
+    master, workers_before = stack.instances[0].process.pid, stack.instances[0].worker_pids()
+    tokens = []
+    for i in range(4):
+        address = unique_email("reader", i)
+        assert register(base, address).status == 201
+        tokens.append(login(base, address).response.json()["access_token"])
+
+    traffic = Traffic()
+    traffic.add(4, lambda i, n: call("GET", f"{base}/api/v1/users/me", label="me", headers=bearer(tokens[i % 4])),
+                pause=0.05)
+    traffic.add(4, lambda i, n: register(base, unique_email("fault", n)), pause=0.05)
+    try:
+        time.sleep(2)
+        stopping = time.monotonic()
+        stack.mariadb.stop()
+        down = time.monotonic()
+        time.sleep(1)
+        health, ready = call("GET", f"{base}/health"), call("GET", f"{base}/ready")
+        time.sleep(3)
+        restarting = time.monotonic()
+        stack.mariadb.start()
+        up = time.monotonic()
+
+        def serving():
+            return (call("GET", f"{base}/ready").status == 200
+                    and call("GET", f"{base}/api/v1/users/me", headers=bearer(tokens[0])).status == 200)
+        wait_until(serving, 30, "the service answering again after MariaDB restarted", interval=0.05)
+        recovered = time.monotonic()
+        time.sleep(2)
+    finally:
+        results = traffic.stop()
+
+    outage = [r for r in results if stopping <= r.started <= up]
+    after = [r for r in results if r.started >= recovered]
+    statuses = collections.Counter((r.label, r.status) for r in results)
+    slowest = max(results, key=lambda r: r.seconds)
+    figures.add("db-faults", f"{len(results)} requests, {dict(statuses)}")
+    figures.add("db-faults", f"MariaDB shutdown took {down - stopping:.2f} s; restart until it answered "
+                             f"{up - restarting:.2f} s; service answering {recovered - up:.2f} s after MariaDB did "
+                             f"({recovered - restarting:.2f} s after the restart began)")
+    figures.add("db-faults", f"slowest request {slowest.seconds:.3f} s ({slowest.label} {slowest.status}); "
+                             f"slowest during the outage "
+                             f"{max((r.seconds for r in outage), default=0):.3f} s over {len(outage)} requests")
+
+    # fail fast, as a problem, never a traceback; liveness up, readiness down
+    assert health.status == 200, health
+    assert is_problem(ready, 503), ready
+    errors = [r for r in results if r.status not in (200, 201, 503)]
+    assert not errors, errors[:10]
+    unavailable = [r for r in results if r.status == 503]
+    assert {r.label for r in unavailable} == {"me", "register"}, "the outage was not seen by both kinds of request"
+    bad = [r for r in unavailable if not is_problem(r, 503) or not r.response.headers.get("Retry-After")]
+    assert not bad, [(r, r.response.headers, r.response.text[:300]) for r in bad[:5]]
+    assert slowest.seconds <= CONNECT_TIMEOUT + MARGIN, slowest
+
+    # recovered without a restart: same master, same workers, and everything after recovery succeeds
+    assert recovered - up <= RECOVERY_LIMIT
+    assert stack.instances[0].process.pid == master
+    assert stack.instances[0].worker_pids() == workers_before
+    assert after
+    assert all(r.status in (200, 201) for r in after), [r for r in after if r.status not in (200, 201)]
+
+    # the database and the mail queue agree with the answers
+    answered = {status: {r.payload for r in results if r.label == "register" and r.status == status}
+                for status in (201, 503)}
+    rows = {row.email for row in stack.query("SELECT email FROM users WHERE email LIKE 'fault%'")}
+    assert answered[201] <= rows, f"201 without a row: {sorted(answered[201] - rows)[:5]}"
+    assert not rows & answered[503], f"503 but a row exists: {sorted(rows & answered[503])[:5]}"
+    assert rows == answered[201]
+    queued = mail_recipients(Path(stack.env["MAIL_QUEUE_PATH"]))
+    assert {a for a in queued if a.startswith("fault")} == answered[201]
+    figures.add("db-faults", f"registrations: {len(answered[201])} answered 201 (all have a row and a mail), "
+                             f"{len(answered[503])} answered 503 (none has either)")
+
+
+def mail_recipients(maildir):
+    """The To address of every message in a Maildir queue (new and cur)."""
+    addresses = []
+    for path in list(maildir.glob("new/*")) + list(maildir.glob("cur/*")):
+        message = email.message_from_bytes(path.read_bytes())
+        addresses.append(email.utils.parseaddr(message["To"])[1])
+    return addresses
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known gap: DATABASE_CONNECT_TIMEOUT bounds connecting only; a query on an established connection to a hung "
+    "server waits until the server answers (observed: the whole 8 s freeze), up to gunicorn's hard timeout. Needs "
+    "read/write timeouts on the connection (mysql-connector read_timeout/write_timeout) mapped to 503; strict: "
+    "this marker must go when that lands"))
+def test_a_hung_database_is_bounded_by_the_connect_timeout(make_stack, figures):
+    """MariaDB frozen (SIGSTOP: connections are accepted by the kernel but never answered, as with a hung server or
+    a black-holed network), then thawed (SIGCONT). Requests still end with a 503 problem, bounded by the timeouts;
+    the service answers again within 5 seconds of the thaw. Not asserted here: that no 503'd registration has a row
+    (a COMMIT sent just before the freeze is applied at the thaw after the client gave up: the answer is lost, not
+    the write, which no timeout can avoid); every account that exists is whole."""
+    stack = make_stack(instances=1, workers=2, redis=False, nginx=False, DATABASE_CONNECT_TIMEOUT=CONNECT_TIMEOUT,
+                       RATELIMIT_PER_ADDRESS="100000/minute", RATELIMIT_PER_ACCOUNT="100000/minute")
+    base = stack.instances[0].url
+    address = unique_email("frozen-reader", 0)
+    assert register(base, address).status == 201
+    token = login(base, address).response.json()["access_token"]
+
+    traffic = Traffic()
+    traffic.add(3, lambda i, n: call("GET", f"{base}/api/v1/users/me", label="me", headers=bearer(token)), pause=0.05)
+    traffic.add(3, lambda i, n: register(base, unique_email("frozen", n)), pause=0.05)
+    mariadbd = stack.mariadb.process
+    try:
+        time.sleep(2)
+        frozen = time.monotonic()
+        mariadbd.send(signal.SIGSTOP)
+        time.sleep(8)
+        mariadbd.send(signal.SIGCONT)
+        thawed = time.monotonic()
+        wait_until(lambda: call("GET", f"{base}/ready").status == 200
+                   and call("GET", f"{base}/api/v1/users/me", headers=bearer(token)).status == 200,
+                   30, "the service answering again after MariaDB was thawed", interval=0.05)
+        recovered = time.monotonic()
+        time.sleep(1)
+    finally:
+        mariadbd.send(signal.SIGCONT)
+        results = traffic.stop()
+
+    during = [r for r in results if frozen <= r.started <= thawed]
+    slowest = max(during, key=lambda r: r.seconds)
+    figures.add("db-hang", f"{len(results)} requests, "
+                           f"{dict(collections.Counter((r.label, r.status) for r in results))}")
+    figures.add("db-hang", f"slowest request while frozen {slowest.seconds:.2f} s ({slowest.label} {slowest.status}); "
+                           f"service answering {recovered - thawed:.2f} s after the thaw")
+    assert all(r.status in (200, 201, 503) for r in results), [r for r in results if r.status not in (200, 201, 503)]
+    assert any(r.status == 503 for r in during)
+    assert all(is_problem(r, 503) for r in results if r.status == 503)
+    assert slowest.seconds <= HUNG_LIMIT, slowest
+    assert recovered - thawed <= RECOVERY_LIMIT
+    partial = stack.query("SELECT u.id FROM users u WHERE NOT EXISTS (SELECT 1 FROM user_roles r "
+                          "WHERE r.user_id = u.id)")
+    assert not partial
