@@ -78,10 +78,13 @@ threads = _env_number("GUNICORN_THREADS", 4, minimum=1) if worker_class == "gthr
 preload_app = False
 
 # Recycle each worker after this many requests (plus 0..jitter, so they do not all restart at once): bounds the
-# memory a slow leak can take. 0 disables. Note: memory:// rate-limit counters live in the worker and restart with
-# it; production shares them in Redis (RATELIMIT_STORAGE_URI).
-max_requests = _env_number("GUNICORN_MAX_REQUESTS", 10000)
-max_requests_jitter = _env_number("GUNICORN_MAX_REQUESTS_JITTER", 1000)
+# memory a slow leak can take. 0 disables. Worker RSS was measured flat from 20,000 to 100,000 requests
+# (docs/performance.md), so this is a safety net, set high: a recycle re-imports the app (about a second of that
+# worker's capacity), and at 10,000 a worker serving 1,000 req/s recycled every 10 s, which cost the benchmark
+# 10-25% of its read throughput and put 250 ms spikes in its p99. Note: memory:// rate-limit counters live in the
+# worker and restart with it; production shares them in Redis (RATELIMIT_STORAGE_URI).
+max_requests = _env_number("GUNICORN_MAX_REQUESTS", 200000)
+max_requests_jitter = _env_number("GUNICORN_MAX_REQUESTS_JITTER", 20000)
 
 # --- timeouts (seconds) ---------------------------------------------------------------------------------------------
 # Hard timeout: a worker silent for this long (a sync worker: one request taking this long) is killed and replaced.
