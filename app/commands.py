@@ -8,6 +8,7 @@ from flask.cli import with_appcontext
 from app.dependencies import resolve
 from app.errors import DomainError
 from app.services.mail import MailQueue
+from app.services.one_time_tokens import OneTimeTokenService
 from app.services.sessions import SessionService
 from app.services.users import UserService
 
@@ -41,7 +42,8 @@ def create_admin(email, name, password):
 @with_appcontext
 def purge_expired():
     """Delete expired sessions (with their refresh tokens) and expired mailed tokens. Run it daily from cron."""
-    sessions, mailed = resolve(SessionService).purge_expired()
+    sessions = resolve(SessionService).purge_expired()
+    mailed = resolve(OneTimeTokenService).purge_expired()
     click.echo(f"Deleted {sessions} expired session(s) and {mailed} expired mailed token(s)")
 
 

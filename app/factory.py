@@ -11,7 +11,7 @@ from app.configs import config_for
 from app.controllers import bind_resources, register_blueprints
 from app.entities.types import render_alembic_type
 from app.extensions import close_read_connection, db, migrate
-from app.http_policies import register_http_policies
+from app.http_policies import register_http_policies, trust_proxies
 from app.observability import register_observability
 from app.openapi import configure_openapi, register_openapi
 from app.problems import register_error_handlers
@@ -42,6 +42,7 @@ def create_app(config=None, injector_modules=()):
     # Logs, request ids, access lines, metrics and /metrics (app/observability/): after the injector, whose audit
     # service the metrics listen to; its hooks put themselves first (before_request) and last (after, teardown).
     register_observability(app)
+    trust_proxies(app)  # outermost middleware: every layer below sees the client's address
     return app
 
 

@@ -53,17 +53,20 @@ class NoCookieSessions(SessionInterface):
         return None
 
 
-def register_http_policies(app):
-    """Install the policies on `app`; ProxyFix only with PROXY_HOPS; CORS only for the origins in CORS_ORIGINS (none:
-    no CORS headers at all)."""
-    app.session_interface = NoCookieSessions()
-    if app.config["PROXY_HOPS"]:
-        # Trust the last PROXY_HOPS entries of X-Forwarded-For/-Proto/-Host (set by our own proxies, which must
-        # overwrite, not append to, what clients send): remote_addr, the scheme and the host are then the client's,
-        # for rate limits, the audit trail and generated URLs. Never set it without a proxy in front: clients
-        # could then choose their address.
-        hops = app.config["PROXY_HOPS"]
+def trust_proxies(app):
+    """With PROXY_HOPS, wrap `app.wsgi_app` in ProxyFix: trust the last PROXY_HOPS entries of X-Forwarded-For/-Proto/
+    -Host (set by our own proxies, which must overwrite, not append to, what clients send), so remote_addr, the
+    scheme and the host are the client's for everything below it: rate limits, the audit trail, generated URLs and
+    the /metrics mount. Call it last, so it is the outermost middleware. Never set PROXY_HOPS without a proxy in
+    front: clients could then choose their address."""
+    hops = app.config["PROXY_HOPS"]
+    if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+
+def register_http_policies(app):
+    """Install the policies on `app`; CORS only for the origins in CORS_ORIGINS (none: no CORS headers at all)."""
+    app.session_interface = NoCookieSessions()
     if app.config["CORS_ORIGINS"]:
         # Bearer tokens travel in a header, not cookies: credentials are never allowed, so "*" is never combined
         # with them.

@@ -21,6 +21,7 @@ from flask import current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from app.dependencies import resolve
 from app.services.tokens import AccessTokenService
 
 MARKER = "__gatehouse_rate_limit__"
@@ -71,7 +72,7 @@ def bearer_user_key():
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
-    claims = current_app.extensions["injector"].get(AccessTokenService).claims(token.strip())
+    claims = resolve(AccessTokenService).claims(token.strip())
     return None if claims is None else f"user:{claims.user_id}"
 
 

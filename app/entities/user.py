@@ -18,6 +18,22 @@ def version_tag(user_id, updated_at):
     return hashlib.sha256(f"{user_id}:{updated_at.isoformat()}".encode()).hexdigest()[:32]
 
 
+class DerivedUserFacts:
+    """What the User entity and the UserRow read model derive alike from their columns."""
+
+    __slots__ = ()
+
+    @property
+    def version_tag(self):
+        """An opaque string that changes whenever the user changes (every write sets `updated_at`): the ETag."""
+        return version_tag(self.id, self.updated_at)
+
+    @property
+    def email_verified(self):
+        """True once the owner proved they receive mail at `email`."""
+        return self.email_verified_at is not None
+
+
 class RoleGrant(db.Model):
     """One role held by one user: a row in `user_roles`."""
 
@@ -28,7 +44,7 @@ class RoleGrant(db.Model):
     role: Mapped[str] = mapped_column(String(ROLE_MAX_LENGTH), primary_key=True)
 
 
-class User(db.Model):
+class User(DerivedUserFacts, db.Model):
     """An account. `email` is stored normalized (stripped, lower-cased), which makes it unique case-insensitively.
 
     `password_hash` is an argon2id PHC string, or None for accounts that can only sign in through a provider.
@@ -85,15 +101,6 @@ class User(db.Model):
         wanted = set(names)
         self.grants = [g for g in self.grants if g.role in wanted] + [
             RoleGrant(role=name) for name in sorted(wanted - {g.role for g in self.grants})]
-
-    @property
-    def version_tag(self):
-        """An opaque string that changes whenever the user changes (every write sets `updated_at`): the ETag."""
-        return version_tag(self.id, self.updated_at)
-
-    @property
-    def email_verified(self):
-        return self.email_verified_at is not None
 
     def revoke_tokens(self):
         """Invalidate every access token issued to this user so far (sessions are ended by the SessionService)."""

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from sqlalchemy import and_, bindparam, exists, func, select
 
 from app.entities.session import AuthSession
-from app.entities.user import RoleGrant, User, version_tag
+from app.entities.user import DerivedUserFacts, RoleGrant, User
 
 
 @dataclass(slots=True)
-class UserRow:
+class UserRow(DerivedUserFacts):
     """A user as read for a response or an authentication. `roles` is a sorted list of role names. Treat as
     read-only (not frozen only because frozen dataclasses cost ~3x to build, and lists build 20 a request)."""
 
@@ -26,14 +26,6 @@ class UserRow:
     updated_at: object
     token_version: int
     email_verified_at: object = None
-
-    @property
-    def version_tag(self):
-        return version_tag(self.id, self.updated_at)
-
-    @property
-    def email_verified(self):
-        return self.email_verified_at is not None
 
     @classmethod
     def from_row(cls, row):

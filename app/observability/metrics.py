@@ -19,7 +19,6 @@ import os
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from sqlalchemy import event
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Request, Response
 
 from app.configs import ConfigurationError
@@ -197,8 +196,8 @@ def register_metrics(app, audit):
     false (then nothing is collected and /metrics is a 404). `audit`: the app's AuditService, whose committed
     events are counted. Raises ConfigurationError for an unusable PROMETHEUS_MULTIPROC_DIR.
 
-    The mount wraps `app.wsgi_app` as it is: when ProxyFix is already there (PROXY_HOPS), /metrics gets its own
-    ProxyFix with the same hop count, so the address it checks is the client's, as Flask's views see it."""
+    The mount wraps `app.wsgi_app`; the factory puts ProxyFix (PROXY_HOPS) outside it, so the address /metrics
+    checks is the client's, as Flask's views see it."""
     if not app.config["METRICS_ENABLED"]:
         return None
     metrics = Metrics(multiprocess_directory())
@@ -206,7 +205,6 @@ def register_metrics(app, audit):
         metrics.watch_pool(db.engine)
     audit.add_listener(metrics.observe_audit_event)
     endpoint = MetricsEndpoint(app, metrics)
-    hops = app.config["PROXY_HOPS"]
-    app.wsgi_app = MetricsMount(app.wsgi_app, ProxyFix(endpoint, x_for=hops) if hops else endpoint)
+    app.wsgi_app = MetricsMount(app.wsgi_app, endpoint)
     app.extensions["gatehouse.metrics"] = metrics
     return metrics

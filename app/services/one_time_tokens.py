@@ -1,13 +1,14 @@
 """Issuing and redeeming the single-use tokens mailed for email verification and password reset."""
 import datetime as dt
 
+import transaction
 from sqlalchemy import delete, select
 
 from app.entities import OneTimeToken
 from app.entities.types import utcnow
 from app.errors import InvalidOneTimeToken
 from app.extensions import db
-from app.services.sessions import new_token, token_digest
+from app.services.random_tokens import new_token, token_digest
 
 _TOKENS = OneTimeToken.__table__.c
 
@@ -29,6 +30,12 @@ class OneTimeTokenService:
         db.session.add(OneTimeToken(user_id=user.id, purpose=str(purpose), token_digest=token_digest(token),
                                     email=user.email, created_at=now, expires_at=now + dt.timedelta(seconds=ttl)))
         return token
+
+    def purge_expired(self, now=None):
+        """Delete the tokens that expired before `now` (used ones are deleted when used). Returns how many."""
+        with transaction.manager:
+            return db.session.execute(delete(OneTimeToken.__table__).where(_TOKENS.expires_at < (now or utcnow())))\
+                .rowcount
 
     def redeem(self, token, purpose):
         """Spend `token` of `purpose` and return its OneTimeToken row (user_id, email). Must run inside

@@ -7,23 +7,20 @@ made while holding the session's row lock, so of two concurrent refreshes with o
 other answers 401 (never a deadlock), on every database.
 """
 import datetime as dt
-import hashlib
-import secrets
 
 import transaction
 from flask import Config
 from injector import inject
 from sqlalchemy import bindparam, delete, select, update
 
-from app.entities import AuditEventType, AuthSession, OneTimeToken, RefreshToken, User
+from app.entities import AuditEventType, AuthSession, RefreshToken, User
 from app.entities.session import REVOKE_REASON_MAX_LENGTH
 from app.entities.types import utcnow
 from app.errors import InvalidRefreshToken
 from app.extensions import db
 from app.services.audit import NO_CLIENT, AuditService
+from app.services.random_tokens import new_token, token_digest
 from app.services.tokens import AccessTokenService
-
-REFRESH_TOKEN_BYTES = 32  # 256 bits of randomness (the issue's floor is 128)
 
 _TOKENS = RefreshToken.__table__.c
 _SESSIONS = AuthSession.__table__.c
@@ -31,16 +28,6 @@ _SPEND = (update(RefreshToken.__table__)
           .where(_TOKENS.token_digest == bindparam("digest"), _TOKENS.spent_at.is_(None),
                  _TOKENS.expires_at > bindparam("now"))
           .values(spent_at=bindparam("now")))
-
-
-def token_digest(token):
-    """The stored form of a random token: SHA-256, hex (64 characters)."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def new_token():
-    """A new random token, URL-safe text of REFRESH_TOKEN_BYTES random bytes."""
-    return secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
 
 
 class SessionService:
@@ -118,18 +105,15 @@ class SessionService:
         return ended
 
     def purge_expired(self, now=None):
-        """Delete sessions (with their refresh tokens) and mailed tokens that expired before `now`; keep revoked but
-        unexpired sessions, so a leaked spent token is still recognised as reuse until it would have expired.
-        Returns (sessions deleted, one-time tokens deleted)."""
+        """Delete sessions (with their refresh tokens) that expired before `now`; keep revoked but unexpired
+        sessions, so a leaked spent token is still recognised as reuse until it would have expired. Returns how many
+        sessions were deleted."""
         now = now or utcnow()
         with transaction.manager:
             # Child rows first: SQLite without foreign-key enforcement (a shell, a script) must not leave orphans.
             expired = select(_SESSIONS.id).where(_SESSIONS.expires_at < now).scalar_subquery()
             db.session.execute(delete(RefreshToken.__table__).where(_TOKENS.session_id.in_(expired)))
-            sessions = db.session.execute(delete(AuthSession.__table__).where(_SESSIONS.expires_at < now)).rowcount
-            mailed = db.session.execute(delete(OneTimeToken.__table__).where(
-                OneTimeToken.__table__.c.expires_at < now)).rowcount
-        return sessions, mailed
+            return db.session.execute(delete(AuthSession.__table__).where(_SESSIONS.expires_at < now)).rowcount
 
     def _add_refresh_token(self, session, now):
         """Add a new refresh token to `session`, extend the session to its expiry, and return the token."""

@@ -38,26 +38,21 @@ def figures():
 @pytest.fixture
 def make_stack(tmp_path):
     """Start a Stack (keyword arguments as Stack's); every stack started here is stopped at teardown."""
-    stacks = []
-
-    def make(**kwargs):
-        stack = Stack(tmp_path / f"stack{len(stacks)}", **kwargs)
-        stacks.append(stack)
-        return stack.start()
-
-    yield make
-    for stack in stacks:
-        print(stack.logs())
-        stack.close()
+    yield from _stacks(lambda n: tmp_path / f"stack{n}")
 
 
 @pytest.fixture(scope="module")
 def make_module_stack(tmp_path_factory):
     """As make_stack, for a stack shared by the tests of one module."""
+    yield from _stacks(lambda _n: tmp_path_factory.mktemp("stack"))
+
+
+def _stacks(directory):
+    """Yield a `make(**kwargs)` that starts a Stack in `directory(n)`; after the yield, print and stop them all."""
     stacks = []
 
     def make(**kwargs):
-        stack = Stack(tmp_path_factory.mktemp("stack"), **kwargs)
+        stack = Stack(directory(len(stacks)), **kwargs)
         stacks.append(stack)
         return stack.start()
 
