@@ -28,7 +28,7 @@ RUN groupadd --system --gid 10001 gatehouse \
 USER 10001:10001
 
 EXPOSE 5000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=4)"]
 # Workers, timeouts, draining and logs: gunicorn.conf.py, tuned by environment variables (docs/deployment.md). BIND
 # above: all interfaces of the container's own network namespace, where only the compose network reaches it.

@@ -1,6 +1,8 @@
 """`flask` CLI commands: create-admin, purge-expired (cron), send-mail (the mail queue's sender)."""
 import logging
-import time
+import signal
+import threading
+from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
@@ -50,16 +52,32 @@ def purge_expired():
 @click.command("send-mail")
 @click.option("--loop", "interval", type=click.FloatRange(min=0.1), default=None,
               help="Keep running, checking the queue every INTERVAL seconds (the compose `mailer` service).")
+@click.option("--heartbeat-file", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="With --loop: touch this file after every pass, so that a health check can tell a live loop "
+                   "from a stuck one by its age.")
 @with_appcontext
-def send_mail(interval):
-    """Deliver the messages committed to the mail queue (MAIL_QUEUE_PATH) over SMTP (MAIL_SERVER, MAIL_PORT)."""
+def send_mail(interval, heartbeat_file):
+    """Deliver the messages committed to the mail queue (MAIL_QUEUE_PATH) over SMTP (MAIL_SERVER, MAIL_PORT).
+
+    With --loop, SIGTERM and SIGINT end the loop cleanly: a pass under way finishes its deliveries (a message is never
+    cut off mid-conversation), then the command exits 0. As a container's PID 1 (compose `mailer`), this is what
+    `docker stop` needs: the kernel gives PID 1 no default action for SIGTERM.
+    """
     queue = resolve(MailQueue)
-    while True:
+    if interval is None:
         left = queue.deliver_queued()
-        if interval is None:
-            click.echo(f"Mail queue processed; {left} message(s) left for a later attempt")
-            return
-        time.sleep(interval)
+        click.echo(f"Mail queue processed; {left} message(s) left for a later attempt")
+        return
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda received, _frame: stopping.set())
+    logger.info("delivering the mail queue every %s s", interval)
+    while not stopping.is_set():
+        queue.deliver_queued()
+        if heartbeat_file:
+            Path(heartbeat_file).touch()
+        stopping.wait(interval)
+    logger.info("mail sender stopped (signal received); the queue keeps what is left")
 
 
 def register_commands(app):

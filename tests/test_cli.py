@@ -1,5 +1,14 @@
-"""`flask create-admin`."""
+"""`flask create-admin`; `flask send-mail --loop` as the compose `mailer` runs it."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 from tests.support import DEFAULT_PASSWORD
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_create_admin_creates_an_admin_who_can_log_in(app, client):
@@ -43,3 +52,34 @@ def test_create_admin_enforces_the_password_policy(app, users):
     assert result.exit_code != 0
     assert "Length" in result.output
     assert users.count() == 0
+
+
+def test_the_mail_loop_beats_and_ends_cleanly_on_sigterm(tmp_path):
+    """The compose `mailer`: PID 1 of its container gets SIGTERM from `docker stop`; without a handler Python would
+    ignore it there and be killed 10 s later (exit 137), perhaps mid-delivery."""
+    heartbeat = tmp_path / "alive"
+    env = {**os.environ, "GATEHOUSE_ENV": "development", "SECRET_KEY": "x" * 40,
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "MAIL_QUEUE_PATH": str(tmp_path / "queue"),
+           "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": "9", "LOG_FORMAT": "text"}
+    loop = subprocess.Popen([sys.executable, "-m", "flask", "--app", "autoapp", "send-mail", "--loop", "0.2",  # noqa: S603
+                             "--heartbeat-file", str(heartbeat)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not heartbeat.exists() and time.monotonic() < deadline and loop.poll() is None:
+            time.sleep(0.05)
+        assert heartbeat.exists(), loop.stdout.read() if loop.poll() is not None else "no heartbeat within 20 s"
+        first = heartbeat.stat().st_mtime_ns
+        deadline = time.monotonic() + 5
+        while heartbeat.stat().st_mtime_ns == first and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert heartbeat.stat().st_mtime_ns > first  # every pass beats
+        sent = time.monotonic()
+        loop.send_signal(signal.SIGTERM)
+        assert loop.wait(timeout=5) == 0
+        assert time.monotonic() - sent < 2
+        assert "mail sender stopped" in loop.stdout.read()
+    finally:
+        if loop.poll() is None:
+            loop.kill()
+            loop.wait()

@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the virtualenv running pytest: gunicorn, flask, locust
 GUNICORN_CONF = REPO / "gunicorn.conf.py"
 NGINX_CONF = REPO / "deploy" / "nginx" / "gatehouse.conf"
+NGINX_UPSTREAM = REPO / "deploy" / "nginx" / "upstream.conf"
 HTTP_TIMEOUT = 15  # seconds: no request of the suite waits longer than this
 
 
@@ -256,16 +257,20 @@ def _is_live(pid):
     return state not in ("Z", "X")
 
 
-def substitute_nginx_conf(text, upstreams, listen_port, log_dir):
-    """The repo's nginx config with our upstream servers, listen address and log: the `server app:5000 ...;` line of
-    the upstream block becomes one line per instance (same parameters), the `listen ...;` line 127.0.0.1:<port>, and
-    an `access_log <path> [format];` line writes into `log_dir` (the file's contract with this suite: see its header
-    comment)."""
-    server_line = re.compile(r"^([ \t]*)server\s+app:5000\b([^;]*);[ \t]*$", re.M)
+def substitute_nginx_upstream(text, upstreams):
+    """The repo's VM upstream file with our instances: its `server 127.0.0.1:5000 ...;` line becomes one line per
+    instance, with the same parameters (the file's contract with this suite: see its header comment)."""
+    server_line = re.compile(r"^([ \t]*)server\s+127\.0\.0\.1:5000\b([^;]*);[ \t]*$", re.M)
     found = server_line.findall(text)
     if len(found) != 1:
-        raise ServerError(f"expected one `server app:5000 ...;` line in the nginx config, found {len(found)}")
-    text = server_line.sub(lambda m: "\n".join(f"{m.group(1)}server {u}{m.group(2)};" for u in upstreams), text)
+        raise ServerError(f"expected one `server 127.0.0.1:5000 ...;` line in the upstream file, found {len(found)}")
+    return server_line.sub(lambda m: "\n".join(f"{m.group(1)}server {u}{m.group(2)};" for u in upstreams), text)
+
+
+def substitute_nginx_conf(text, listen_port, log_dir):
+    """The repo's site file with our listen address and log: the `listen ...;` line becomes 127.0.0.1:<port>, and an
+    `access_log <path> [format];` line writes into `log_dir` (the file's contract with this suite: see its header
+    comment)."""
     listen_line = re.compile(r"^([ \t]*)listen\s+[^;]+;[ \t]*$", re.M)
     if len(listen_line.findall(text)) != 1:
         raise ServerError("expected exactly one `listen ...;` line in the nginx config")
@@ -275,8 +280,8 @@ def substitute_nginx_conf(text, upstreams, listen_port, log_dir):
 
 
 class Nginx:
-    """nginx in front of the instances, with the repo's deploy/nginx/gatehouse.conf, as a foreground process with its
-    own prefix, pid file, temp paths and logs."""
+    """nginx in front of the instances, with the repo's deploy/nginx/gatehouse.conf and upstream.conf (the VM
+    layout), as a foreground process with its own prefix, pid file, temp paths and logs."""
 
     def __init__(self, root, upstreams):
         self.root, self.upstreams = Path(root), list(upstreams)
@@ -290,8 +295,9 @@ class Nginx:
         self.root.mkdir(parents=True, exist_ok=True)
         for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (self.root / sub).mkdir(exist_ok=True)
-        site = substitute_nginx_conf(self.source.read_text(), self.upstreams, self.port, self.root)
+        site = substitute_nginx_conf(self.source.read_text(), self.port, self.root)
         (self.root / "gatehouse.conf").write_text(site)
+        (self.root / "upstream.conf").write_text(substitute_nginx_upstream(NGINX_UPSTREAM.read_text(), self.upstreams))
         r = self.root
         user = "user root;\n" if os.geteuid() == 0 else ""  # workers must reach the private temp directories
         (r / "nginx.conf").write_text(f"""{user}worker_processes 1;
@@ -307,6 +313,7 @@ http {{
     fastcgi_temp_path {r}/fastcgi;
     uwsgi_temp_path {r}/uwsgi;
     scgi_temp_path {r}/scgi;
+    include {r}/upstream.conf;
     include {r}/gatehouse.conf;
 }}
 """)
