@@ -88,8 +88,9 @@ max_requests_jitter = _env_number("GUNICORN_MAX_REQUESTS_JITTER", 20000)
 
 # --- timeouts (seconds) ---------------------------------------------------------------------------------------------
 # Hard timeout: a worker silent for this long (a sync worker: one request taking this long) is killed and replaced.
-# Requests are bounded well below it (DATABASE_CONNECT_TIMEOUT 5, OIDC_HTTP_TIMEOUT 5); nginx's proxy_read_timeout
-# (deploy/nginx/gatehouse.conf) is a little longer, so gunicorn, not nginx, decides that a request took too long.
+# Requests are bounded well below it (DATABASE_CONNECT_TIMEOUT 3, DATABASE_STATEMENT_TIMEOUT 3, OIDC_HTTP_TIMEOUT 5);
+# nginx's proxy_read_timeout (deploy/nginx/gatehouse.conf) is a little longer, so gunicorn, not nginx, decides that a
+# request took too long.
 timeout = _env_number("GUNICORN_TIMEOUT", 30, minimum=1)
 # Drain: after SIGTERM, how long workers keep serving while /ready answers 503. 0: no drain (gunicorn's own SIGTERM
 # handling: stop accepting at once, finish in-flight requests).

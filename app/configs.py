@@ -49,9 +49,29 @@ def _bool(environ, name, default):
     raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
 
 
+DEFAULT_CONNECT_TIMEOUT = 3  # seconds: DATABASE_CONNECT_TIMEOUT
+# seconds: DATABASE_STATEMENT_TIMEOUT. With the connect timeout it bounds how long a request waits for a database that
+# stopped answering: max(DATABASE_STATEMENT_TIMEOUT, DATABASE_CONNECT_TIMEOUT), then a 503 problem (docs/deployment.md,
+# "A database that stops answering"). Far above what the app's indexed statements take, far below gunicorn's 30 s.
+DEFAULT_STATEMENT_TIMEOUT = 3
+# Connect arguments that bound statements; migrations/env.py leaves them out (DDL may run for minutes).
+STATEMENT_BOUND_ARGS = ("read_timeout", "write_timeout", "init_command")
+
+
 def _engine_options(url, environ):
     """SQLAlchemy engine options: no SQL parameters in logs or exception messages (they carry hashes, digests and
-    emails); liveness checks and connection timeouts for server databases."""
+    emails); liveness checks and connection timeouts for server databases.
+
+    MySQL/MariaDB through mysql-connector (all values in whole seconds; a bad value raises ConfigurationError):
+    `connection_timeout` (DATABASE_CONNECT_TIMEOUT) bounds opening a connection, handshake and login included; the
+    driver then clears it, so each later wait for the server is bounded by `read_timeout` / `write_timeout`
+    (DATABASE_STATEMENT_TIMEOUT; 0: unbounded). The session's row and metadata lock waits end one second earlier on
+    the server (`innodb_lock_wait_timeout`, `lock_wait_timeout`: error 1205, a 503), so a lock wait is refused by
+    the server rather than abandoned by the client, which would leave the server's thread waiting (up to 50 s for
+    row locks by default) with the locks its transaction already holds. app/extensions.py makes a timed-out
+    connection count as lost (discarded, a 503) and holds off new connections for a second; app/problems.py answers
+    503 for all of these.
+    """
     if url.startswith("sqlite"):
         return {"hide_parameters": True}
     options = {
@@ -60,7 +80,27 @@ def _engine_options(url, environ):
         "pool_recycle": _int(environ, "DATABASE_POOL_RECYCLE", 280),  # seconds, below MySQL's wait_timeout
     }
     if "mysqlconnector" in url:
-        options["connect_args"] = {"connection_timeout": _int(environ, "DATABASE_CONNECT_TIMEOUT", 5)}
+        connect_args = {"connection_timeout": _int(environ, "DATABASE_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)}
+        statement_timeout = _int(environ, "DATABASE_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT)
+        if statement_timeout > 0:
+            lock_wait = max(1, statement_timeout - 1)
+            connect_args.update({
+                "read_timeout": statement_timeout,
+                "write_timeout": statement_timeout,
+                # Same names and units (whole seconds) on MariaDB 10.11 and MySQL 8.
+                "init_command": f"SET SESSION innodb_lock_wait_timeout = {lock_wait}, lock_wait_timeout = {lock_wait}",
+            })
+        options["connect_args"] = connect_args
+    return options
+
+
+def unbounded_engine_options(options):
+    """A copy of `_engine_options`' result without the statement bounds (read/write timeouts, lock waits): for
+    schema migrations, whose DDL may legitimately run for minutes. Connecting stays bounded."""
+    options = dict(options)
+    if "connect_args" in options:
+        options["connect_args"] = {key: value for key, value in options["connect_args"].items()
+                                   if key not in STATEMENT_BOUND_ARGS}
     return options
 
 
@@ -126,6 +166,9 @@ class BaseConfig:
         env = os.environ if environ is None else environ
         self.SECRET_KEY = env.get("SECRET_KEY", "")
         self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL") or self.default_database_url()
+        # Whole seconds (MySQL only): opening a connection; each wait for the server on an open one (0: no bound).
+        self.DATABASE_CONNECT_TIMEOUT = _int(env, "DATABASE_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)
+        self.DATABASE_STATEMENT_TIMEOUT = _int(env, "DATABASE_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT)
         self.SQLALCHEMY_ENGINE_OPTIONS = _engine_options(self.SQLALCHEMY_DATABASE_URI, env)
         self.ACCESS_TOKEN_TTL = _int(env, "ACCESS_TOKEN_TTL", 900)  # seconds
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 64 * 1024)  # bytes
@@ -203,6 +246,10 @@ class BaseConfig:
         for name in ("REFRESH_TOKEN_TTL", "SESSION_MAX_LIFETIME", "EMAIL_VERIFICATION_TTL", "PASSWORD_RESET_TTL"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{name} must be a positive number of seconds")
+        if self.DATABASE_CONNECT_TIMEOUT <= 0:
+            raise ConfigurationError("DATABASE_CONNECT_TIMEOUT must be a positive number of seconds")
+        if self.DATABASE_STATEMENT_TIMEOUT < 0:
+            raise ConfigurationError("DATABASE_STATEMENT_TIMEOUT must be a number of seconds, or 0 for no bound")
         if self.PROXY_HOPS < 0:
             raise ConfigurationError("PROXY_HOPS must be 0 (no proxy) or the number of proxies in front")
         if self.MAIL_USE_TLS and self.MAIL_USE_SSL:

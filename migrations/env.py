@@ -1,8 +1,11 @@
 import logging
 from logging.config import fileConfig
 
+import sqlalchemy as sa
 from alembic import context
 from flask import current_app
+
+from app.configs import unbounded_engine_options
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -90,6 +93,11 @@ def run_migrations_online():
         conf_args["process_revision_directives"] = process_revision_directives
 
     connectable = get_engine()
+    options = current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+    unbounded = unbounded_engine_options(options)
+    if unbounded != options:
+        # DDL may run for minutes: a private engine without the app's statement bounds (DATABASE_STATEMENT_TIMEOUT)
+        connectable = sa.create_engine(connectable.url, poolclass=sa.pool.NullPool, **unbounded)
 
     with connectable.connect() as connection:
         context.configure(

@@ -30,7 +30,8 @@ class ReadyResource(ApiResource):
         self.health = health
 
     @doc(tags=["operations"], operationId="ready", summary="Readiness probe",
-         description="Answers 200 when the database answers a trivial query within DATABASE_CONNECT_TIMEOUT, "
+         description="Answers 200 when the database answers a trivial query (bounded by DATABASE_CONNECT_TIMEOUT "
+                     "and DATABASE_STATEMENT_TIMEOUT), "
                      "503 otherwise: take the instance out of the load balancer until it recovers. Also 503 "
                      '(detail "draining") for the DRAIN_SECONDS after the server was told to stop (SIGTERM): '
                      "requests are still served meanwhile, then the instance stops accepting connections.",

@@ -47,7 +47,8 @@ class HealthService:
         return is_draining()
 
     def database_ready(self):
-        """True when the database answers `SELECT 1` (bounded by the connect timeout); False otherwise."""
+        """True when the database answers `SELECT 1`; False otherwise, after at most DATABASE_CONNECT_TIMEOUT or
+        DATABASE_STATEMENT_TIMEOUT seconds (MySQL) when it does not answer."""
         try:
             db.session.execute(text("SELECT 1"))
             return True
