@@ -11,29 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.compose.stack import REPO, ComposeStack
+from tests.compose.stack import ComposeStack
+from tests.figures import Figures
 
-_FIGURES = []
+_FIGURES = Figures("compose")
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not _FIGURES:
-        return
-    terminalreporter.section("compose figures")
-    for line in _FIGURES:
-        terminalreporter.write_line(line)
-    out = REPO / "test-artifacts" / "compose"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "figures.txt").write_text("\n".join(_FIGURES) + "\n")
+    _FIGURES.report(terminalreporter)
 
 
 @pytest.fixture(scope="session")
 def figures():
     """`figures(text)` records one measured line."""
-    def add(text):
-        _FIGURES.append(text)
-        print(text)
-    return add
+    return _FIGURES.add
 
 
 def _engine_missing():

@@ -5,29 +5,21 @@ Run with ./run_system_tests.sh; the unit suite never collects this directory (py
 """
 import pytest
 
-from tests.system.servers import REPO, Stack
+from tests.figures import Figures as FigureLog
+from tests.system.servers import Stack
 
-ARTIFACTS = REPO / "test-artifacts"
-_FIGURES = []
+_FIGURES = FigureLog("system")
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not _FIGURES:
-        return
-    terminalreporter.section("system test figures")
-    for line in _FIGURES:
-        terminalreporter.write_line(line)
-    out = ARTIFACTS / "system"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "figures.txt").write_text("\n".join(_FIGURES) + "\n")
+    _FIGURES.report(terminalreporter)
 
 
 class Figures:
     """What a scenario measured, one line each: `figures.add("db-faults", "recovery 0.4 s")`."""
 
     def add(self, scenario, text):
-        _FIGURES.append(f"[{scenario}] {text}")
-        print(f"[{scenario}] {text}")
+        _FIGURES.add(f"[{scenario}] {text}")
 
 
 @pytest.fixture(scope="session")
