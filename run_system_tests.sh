@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Run the system suite (tests/system, docs/system-tests.md): real servers on 127.0.0.1 (a private MariaDB, Redis,
-# two gunicorn instances, nginx, Locust), about 3 minutes with the default LOAD_SECONDS=60. Sets up .venv with the
-# development requirements; needs nginx, redis-server and mariadb-server (Debian packages), which it installs with
-# apt-get when they are missing and it runs as root, and installs nothing system-wide otherwise. Extra arguments go
-# to pytest (e.g. -k scale_out); LOAD_SECONDS shortens or lengthens the load run.
+# two gunicorn instances, a uWSGI one, nginx, Locust), about 3 minutes with the default LOAD_SECONDS=60. Sets up .venv
+# with the development requirements and uWSGI (requirements/uwsgi.txt, compiled by pip: gcc and the Python headers);
+# needs nginx, redis-server, mariadb-server and libpcre2-dev (Debian packages; the last for uWSGI's build), which it
+# installs with apt-get when they are missing and it runs as root, and installs nothing system-wide otherwise. Extra
+# arguments go to pytest (e.g. -k scale_out); LOAD_SECONDS shortens or lengthens the load run.
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/venv.sh
@@ -14,6 +15,8 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } && command -v mariadb-install-db >/dev/null 2>&1 \
   || missing+=(mariadb-server)
+# uWSGI (requirements/uwsgi.txt, tests/system/test_uwsgi.py) is compiled by pip; its log-route needs PCRE.
+command -v pcre2-config >/dev/null 2>&1 || missing+=(libpcre2-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== installing ${missing[*]} (apt)"
@@ -34,6 +37,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-echo "== system suite (tests/system): scale-out, database faults, worker faults, load (LOAD_SECONDS=${LOAD_SECONDS:-60})"
+ensure_venv requirements/uwsgi.txt
+# A uWSGI built before libpcre2-dev was there lacks log-route (its build is cached by pip): build it again.
+if ! .venv/bin/uwsgi --help 2>/dev/null | grep -q -- '--log-route'; then
+  echo "== rebuilding uWSGI with PCRE (requirements/uwsgi.txt)"
+  .venv/bin/python -m pip install --quiet --no-cache-dir --force-reinstall --no-deps \
+    "$(grep -i '^uwsgi==' requirements/uwsgi.txt)"
+fi
+
+echo "== system suite (tests/system): scale-out, database faults, worker faults, uWSGI, load (LOAD_SECONDS=${LOAD_SECONDS:-60})"
 # A hard limit per test on top of each scenario's own bounded waits (pytest-timeout; tests set their own limits).
 .venv/bin/python -m pytest tests/system -p no:cacheprovider --timeout=600 "$@"

@@ -1,19 +1,23 @@
-"""Real servers on 127.0.0.1 for the system suite: a private MariaDB, Redis, gunicorn instances of Gatehouse and
-nginx in front, each a subprocess with its own port, files and log in a temporary directory, stopped by `close()`.
+"""Real servers on 127.0.0.1 for the system suite: a private MariaDB, Redis, gunicorn (or uWSGI) instances of
+Gatehouse and nginx in front, each a subprocess with its own port or unix socket, files and log in a temporary
+directory, stopped by `close()`.
 
 `Stack` starts a whole topology and stops every part on exit (even when a test fails or times out); the scenario
 fixtures in conftest.py build one per scenario. Every wait is bounded; nothing listens beyond 127.0.0.1.
 """
 import contextlib
 import getpass
+import grp
 import os
 import re
 import secrets
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +29,9 @@ BIN = Path(sys.executable).parent  # the virtualenv running pytest: gunicorn, fl
 GUNICORN_CONF = REPO / "gunicorn.conf.py"
 NGINX_CONF = REPO / "deploy" / "nginx" / "gatehouse.conf"
 NGINX_UPSTREAM = REPO / "deploy" / "nginx" / "upstream.conf"
+NGINX_UWSGI_CONF = REPO / "deploy" / "nginx" / "gatehouse-uwsgi.conf"
+NGINX_SNIPPETS = REPO / "deploy" / "nginx" / "snippets"
+UWSGI_INI = REPO / "deploy" / "uwsgi" / "uwsgi.ini"
 HTTP_TIMEOUT = 15  # seconds: no request of the suite waits longer than this
 
 
@@ -208,15 +215,40 @@ class Redis:
             self.process.stop(signal.SIGTERM, 10)
 
 
-class Gunicorn:
-    """One Gatehouse instance: a gunicorn master (with the repo's gunicorn.conf.py when present) and its workers."""
+class _Instance:
+    """One Gatehouse instance: a master process and its workers, logging to `log`."""
+
+    kind = "instance"
 
     def __init__(self, root, name, env, workers=2):
         self.root, self.name, self.env, self.workers = Path(root), name, env, workers
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.log = self.root / f"{name}.log"
         self.process = None
+
+    def worker_pids(self):
+        """The master's child processes (its workers), from /proc."""
+        pid = self.process.pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return []
+        return sorted(int(c) for c in children if _is_live(int(c)))
+
+    def stop(self, timeout=20):
+        if self.process is not None:
+            self.process.stop(signal.SIGTERM, timeout)
+
+
+class Gunicorn(_Instance):
+    """One Gatehouse instance: a gunicorn master (with the repo's gunicorn.conf.py when present) and its workers."""
+
+    kind = "gunicorn"
+
+    def __init__(self, root, name, env, workers=2):
+        super().__init__(root, name, env, workers)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.upstream = f"127.0.0.1:{self.port}"  # as nginx's upstream.conf names it
 
     def start(self, timeout=60):
         self.root.mkdir(parents=True, exist_ok=True)
@@ -234,18 +266,72 @@ class Gunicorn:
         wait_until(lambda: len(self.worker_pids()) == self.workers, timeout, f"gunicorn {self.name}: all workers")
         return self
 
-    def worker_pids(self):
-        """The master's child processes (its workers), from /proc."""
-        pid = self.process.pid
-        try:
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        except OSError:
-            return []
-        return sorted(int(c) for c in children if _is_live(int(c)))
+
+def uwsgi_request(socket_path, method, path, headers=None, body=b"", remote_addr="127.0.0.1", timeout=HTTP_TIMEOUT):
+    """One request in the uwsgi protocol (what nginx's uwsgi_pass speaks) on the unix socket `socket_path`; returns
+    (status code, headers dict with lower-case names, body bytes). `body` (bytes) is sent with its CONTENT_LENGTH;
+    `timeout` in seconds bounds each socket operation."""
+    variables = {"REQUEST_METHOD": method, "PATH_INFO": path, "REQUEST_URI": path, "QUERY_STRING": "",
+                 "SERVER_PROTOCOL": "HTTP/1.1", "SERVER_NAME": "localhost", "SERVER_PORT": "80",
+                 "REMOTE_ADDR": remote_addr, "CONTENT_LENGTH": str(len(body)) if body else ""}
+    for name, value in (headers or {}).items():
+        variables["HTTP_" + name.upper().replace("-", "_")] = value
+    packed = b"".join(struct.pack("<H", len(part)) + part
+                      for key, value in variables.items() for part in (key.encode(), value.encode()))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(socket_path))
+        sock.sendall(struct.pack("<BHB", 0, len(packed), 0) + packed + body)  # modifier1 0: a WSGI request
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, content = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    response_headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), {k.lower(): v for k, v in response_headers.items()}, content
+
+
+class UwsgiInstance(_Instance):
+    """One Gatehouse instance under uWSGI with the repo's deploy/uwsgi/uwsgi.ini, on a unix socket in its own runtime
+    directory (the ini's $RUNTIME_DIRECTORY, which systemd sets in production). It speaks the uwsgi protocol only:
+    `request()` asks it directly, nginx (gatehouse-uwsgi.conf) serves HTTP in front of it."""
+
+    kind = "uwsgi"
+
+    def __init__(self, root, name, env, workers=2):
+        super().__init__(root, name, env, workers)
+        # Unix socket paths are limited to 107 bytes: a short directory of its own, beside the pytest ones.
+        self.run_dir = Path(tempfile.mkdtemp(prefix=f"gh-uwsgi-{name}-"))
+        self.socket = self.run_dir / "uwsgi.sock"
+        self.upstream = f"unix:{self.socket}"  # as nginx's gatehouse-uwsgi.conf names it
+        self.metrics_dir = self.root / f"metrics-{name}"
+
+    def command(self):
+        """The argv and environment this instance runs with."""
+        env = {**self.env, "RUNTIME_DIRECTORY": str(self.run_dir), "WEB_CONCURRENCY": str(self.workers),
+               "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+               # the socket's owner and group: ours (the ini's default group, nginx's www-data, needs membership)
+               "UWSGI_CHOWN_SOCKET": f"{getpass.getuser()}:{grp.getgrgid(os.getgid()).gr_name}"}
+        return [str(BIN / "uwsgi"), "--ini", str(UWSGI_INI)], env
+
+    def start(self, timeout=60):
+        self.root.mkdir(parents=True, exist_ok=True)
+        args, env = self.command()
+        self.process = Process(f"uwsgi {self.name}", args, self.log, env=env, cwd=REPO)
+        wait_until(lambda: self.process.check_alive() and self.request("GET", "/health", timeout=2)[0] == 200,
+                   timeout, f"uwsgi {self.name} answering /health on {self.socket}")
+        wait_until(lambda: len(self.worker_pids()) == self.workers, timeout, f"uwsgi {self.name}: all workers")
+        return self
+
+    def request(self, method, path, **kwargs):
+        """`uwsgi_request` on this instance's socket: (status, headers, body)."""
+        return uwsgi_request(self.socket, method, path, **kwargs)
 
     def stop(self, timeout=20):
-        if self.process is not None:
-            self.process.stop(signal.SIGTERM, timeout)
+        try:
+            super().stop(timeout)
+        finally:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
 def _is_live(pid):
@@ -257,47 +343,69 @@ def _is_live(pid):
     return state not in ("Z", "X")
 
 
-def substitute_nginx_upstream(text, upstreams):
-    """The repo's VM upstream file with our instances: its `server 127.0.0.1:5000 ...;` line becomes one line per
-    instance, with the same parameters (the file's contract with this suite: see its header comment)."""
-    server_line = re.compile(r"^([ \t]*)server\s+127\.0\.0\.1:5000\b([^;]*);[ \t]*$", re.M)
+def substitute_nginx_upstream(text, upstreams, address="127.0.0.1:5000"):
+    """An upstream block of the repo's nginx files with our instances: its `server <address> ...;` line becomes one
+    line per instance, with the same parameters (the file's contract with this suite: see its header comment). The
+    address: upstream.conf's `127.0.0.1:5000`, or gatehouse-uwsgi.conf's `unix:/run/gatehouse-uwsgi/uwsgi.sock`."""
+    server_line = re.compile(rf"^([ \t]*)server\s+{re.escape(address)}\b([^;]*);[ \t]*$", re.M)
     found = server_line.findall(text)
     if len(found) != 1:
-        raise ServerError(f"expected one `server 127.0.0.1:5000 ...;` line in the upstream file, found {len(found)}")
+        raise ServerError(f"expected one `server {address} ...;` line in the nginx file, found {len(found)}")
     return server_line.sub(lambda m: "\n".join(f"{m.group(1)}server {u}{m.group(2)};" for u in upstreams), text)
 
 
 def substitute_nginx_conf(text, listen_port, log_dir):
     """The repo's site file with our listen address and log: the `listen ...;` line becomes 127.0.0.1:<port>, and an
-    `access_log <path> [format];` line writes into `log_dir` (the file's contract with this suite: see its header
-    comment)."""
+    `access_log <path> [format];` line, if any, writes into `log_dir` (the file's contract with this suite: see its
+    header comment)."""
     listen_line = re.compile(r"^([ \t]*)listen\s+[^;]+;[ \t]*$", re.M)
     if len(listen_line.findall(text)) != 1:
         raise ServerError("expected exactly one `listen ...;` line in the nginx config")
     text = listen_line.sub(lambda m: f"{m.group(1)}listen 127.0.0.1:{listen_port};", text)
+    return substitute_nginx_access_log(text, log_dir)[0]
+
+
+def substitute_nginx_access_log(text, log_dir):
+    """`text` with each `access_log <path> [format];` line writing into `log_dir` instead, and how many there were."""
     access_log = re.compile(r"^([ \t]*)access_log\s+(?!off\b)\S+([^;]*);[ \t]*$", re.M)
-    return access_log.sub(lambda m: f"{m.group(1)}access_log {log_dir}/access.log{m.group(2)};", text)
+    return access_log.subn(lambda m: f"{m.group(1)}access_log {log_dir}/access.log{m.group(2)};", text)
 
 
 class Nginx:
-    """nginx in front of the instances, with the repo's deploy/nginx/gatehouse.conf and upstream.conf (the VM
-    layout), as a foreground process with its own prefix, pid file, temp paths and logs."""
+    """nginx in front of the instances, as a foreground process with its own prefix, pid file, temp paths and logs,
+    with the repo's files in the VM layout: deploy/nginx/gatehouse.conf and upstream.conf (`upstreams`: gunicorn
+    instances' host:port), or with `uwsgi` gatehouse-uwsgi.conf (`upstreams`: uWSGI instances' unix:<socket>); both
+    with deploy/nginx/snippets/ (the access log rewritten into the temporary directory)."""
 
-    def __init__(self, root, upstreams):
-        self.root, self.upstreams = Path(root), list(upstreams)
+    def __init__(self, root, upstreams, uwsgi=False):
+        self.root, self.upstreams, self.uwsgi = Path(root), list(upstreams), uwsgi
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = self.root / "error.log"
+        self.access_log = self.root / "access.log"
         self.process = None
-        self.source = NGINX_CONF
+        self.source = NGINX_UWSGI_CONF if uwsgi else NGINX_CONF
 
     def write_config(self):
         self.root.mkdir(parents=True, exist_ok=True)
-        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi", "snippets"):
             (self.root / sub).mkdir(exist_ok=True)
+        access_logs = 0
+        for snippet in NGINX_SNIPPETS.glob("*.conf"):  # `include snippets/...` resolves against our prefix
+            text, count = substitute_nginx_access_log(snippet.read_text(), self.root)
+            access_logs += count
+            (self.root / "snippets" / snippet.name).write_text(text)
+        if access_logs != 1:
+            raise ServerError(f"expected one `access_log ...;` line in {NGINX_SNIPPETS}, found {access_logs}")
         site = substitute_nginx_conf(self.source.read_text(), self.port, self.root)
+        if self.uwsgi:
+            site = substitute_nginx_upstream(site, self.upstreams, "unix:/run/gatehouse-uwsgi/uwsgi.sock")
+            upstream = ""
+        else:
+            upstream_file = self.root / "upstream.conf"
+            upstream_file.write_text(substitute_nginx_upstream(NGINX_UPSTREAM.read_text(), self.upstreams))
+            upstream = f"include {upstream_file};"
         (self.root / "gatehouse.conf").write_text(site)
-        (self.root / "upstream.conf").write_text(substitute_nginx_upstream(NGINX_UPSTREAM.read_text(), self.upstreams))
         r = self.root
         user = "user root;\n" if os.geteuid() == 0 else ""  # workers must reach the private temp directories
         (r / "nginx.conf").write_text(f"""{user}worker_processes 1;
@@ -313,7 +421,7 @@ http {{
     fastcgi_temp_path {r}/fastcgi;
     uwsgi_temp_path {r}/uwsgi;
     scgi_temp_path {r}/scgi;
-    include {r}/upstream.conf;
+    {upstream}
     include {r}/gatehouse.conf;
 }}
 """)
@@ -339,8 +447,9 @@ http {{
 def app_environment(database_url, redis_url, root, **overrides):
     """The production environment of every instance of one stack (same SECRET_KEY, database and Redis)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GUNICORN_", "TEST_", "RATELIMIT_", "MAIL_", "OIDC_", "GOOGLE_"))
-           and k not in ("GATEHOUSE_ENV", "SECRET_KEY", "DATABASE_URL", "PROXY_HOPS", "FAIL_ON_SKIP")}
+           if not k.startswith(("GUNICORN_", "UWSGI_", "TEST_", "RATELIMIT_", "MAIL_", "OIDC_", "GOOGLE_"))
+           and k not in ("GATEHOUSE_ENV", "SECRET_KEY", "DATABASE_URL", "PROXY_HOPS", "FAIL_ON_SKIP", "WEB_CONCURRENCY",
+                         "DRAIN_SECONDS", "PROMETHEUS_MULTIPROC_DIR", "RUNTIME_DIRECTORY")}
     mail_queue = Path(root) / "mail-queue"
     mail_queue.mkdir(parents=True, exist_ok=True)
     env.update({
@@ -371,11 +480,15 @@ def flask_cli(env, *args, timeout=120):
 class Stack:
     """MariaDB (+ Redis) + `instances` gunicorn instances (+ nginx), migrated and answering; `close()` stops all.
 
-    `env_overrides` are added to every instance's environment (e.g. RATELIMIT_PER_ACCOUNT="3/minute")."""
+    `server="uwsgi"`: uWSGI instances (deploy/uwsgi/uwsgi.ini) on unix sockets instead, and nginx with
+    gatehouse-uwsgi.conf. `env_overrides` are added to every instance's environment (e.g.
+    RATELIMIT_PER_ACCOUNT="3/minute")."""
 
-    def __init__(self, root, instances=2, workers=2, redis=True, nginx=True, **env_overrides):
+    SERVERS = {"gunicorn": Gunicorn, "uwsgi": UwsgiInstance}
+
+    def __init__(self, root, instances=2, workers=2, redis=True, nginx=True, server="gunicorn", **env_overrides):
         self.root = Path(root)
-        self.instance_count, self.workers = instances, workers
+        self.instance_count, self.workers, self.server = instances, workers, server
         self.with_redis, self.with_nginx, self.env_overrides = redis, nginx, env_overrides
         self.mariadb = self.redis = self.nginx = None
         self.instances = []
@@ -392,12 +505,14 @@ class Stack:
             self.env = app_environment(self.database_url, self.redis.url if self.redis else None, self.root,
                                        **self.env_overrides)
             flask_cli(self.env, "db", "upgrade")
-            self.instances = [Gunicorn(self.root / "gunicorn", name, self.env, self.workers)
+            instance_class = self.SERVERS[self.server]
+            self.instances = [instance_class(self.root / self.server, name, self.env, self.workers)
                               for name in "ABCDEFGH"[:self.instance_count]]
             for instance in self.instances:  # one at a time: both import the app on 2 cores
                 instance.start()
             if self.with_nginx:
-                self.nginx = Nginx(self.root / "nginx", [f"127.0.0.1:{i.port}" for i in self.instances]).start()
+                self.nginx = Nginx(self.root / "nginx", [i.upstream for i in self.instances],
+                                   uwsgi=self.server == "uwsgi").start()
         except BaseException:
             self.close()
             raise
@@ -426,7 +541,7 @@ class Stack:
         """The tail of every server's log, for a failure report."""
         parts = []
         for instance in self.instances:
-            parts.append(f"--- gunicorn {instance.name} ({instance.log})\n{tail(instance.log, 30)}")
+            parts.append(f"--- {instance.kind} {instance.name} ({instance.log})\n{tail(instance.log, 30)}")
         if self.nginx:
             parts.append(f"--- nginx ({self.nginx.log})\n{tail(self.nginx.log, 15)}")
         if self.mariadb:
