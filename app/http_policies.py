@@ -3,6 +3,7 @@ conditional GET (RFC 9110), CORS."""
 from flask import request
 from flask.sessions import SessionInterface
 from flask_cors import CORS
+from werkzeug.http import remove_entity_headers
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 # JSON never needs to load anything; the Swagger UI page loads only its own scripts and styles.
@@ -36,10 +37,19 @@ def caching(response):
 
 
 def conditional_get(response):
-    """A GET/HEAD whose response has an ETag answers 304 Not Modified when If-None-Match matches it."""
-    if ("HTTP_IF_NONE_MATCH" in request.environ and request.method in ("GET", "HEAD")
-            and response.status_code == 200 and "ETag" in response.headers):
-        response.make_conditional(request)
+    """A GET/HEAD whose 200 carries an ETag answers 304 Not Modified when If-None-Match matches it (weak comparison,
+    or `*`: RFC 9110 13.1.2). Every 304, this one or a static file's, carries no content, so neither Content-Type
+    nor Content-Length (15.4.5), like no_content()'s 204: in the response object itself, which later hooks, the
+    middleware and the WSGI server all see, not only in what werkzeug writes out."""
+    status = response.status_code
+    if (status == 200 and "HTTP_IF_NONE_MATCH" in request.environ and request.method in ("GET", "HEAD")
+            and "ETag" in response.headers and request.if_none_match.contains_weak(response.get_etag()[0])):
+        status = response.status_code = 304
+    if status == 304:
+        if hasattr(response.response, "close"):  # a static file's open file
+            response.response.close()
+        response.response = []
+        remove_entity_headers(response.headers)  # Content-Type, Content-Length, ...; keeps Expires, Content-Location
     return response
 
 

@@ -1,4 +1,6 @@
 """The audit trail: security events written in the transaction of their change, read by admins only."""
+import pytest
+
 from app.services.events import UserEvents
 from tests.support import DEFAULT_PASSWORD, ApiClient
 from tests.test_transactions import FailingEvents
@@ -98,3 +100,15 @@ def test_pages_filters_and_bad_queries(client, auth, users):
 
     assert set(first.json["items"][0]) == {"id", "type", "user_id", "actor_id", "ip_address", "user_agent", "details",
                                            "created_at"}
+
+
+@pytest.mark.parametrize("name", ["user_id", "type", "limit", "cursor"])
+def test_an_empty_parameter_counts_as_absent(client, auth, users, name):
+    _admin, headers = auth.admin()
+    for _ in range(3):
+        users.create()
+    paged = {} if name == "limit" else {"limit": 2}
+    expected = client.get(EVENTS, params=paged, headers=headers)
+    response = client.get(EVENTS, params={**paged, name: ""}, headers=headers)
+    assert response.json == expected.json
+    assert response.headers.get("Link") == expected.headers.get("Link")

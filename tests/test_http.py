@@ -11,10 +11,33 @@ def test_get_has_an_etag_and_if_none_match_answers_304(client, auth, users):
         etag = response.headers["ETag"]
         assert etag.startswith('"')
         assert response.headers["Cache-Control"] == "private, no-cache"
-        not_modified = client.get(path, headers={**headers, "If-None-Match": etag}, status=304)
-        assert not_modified.body == b""
-        assert not_modified.headers["ETag"] == etag
+        for method in (client.get, client.head):
+            not_modified = method(path, headers={**headers, "If-None-Match": etag}, status=304)
+            assert not_modified.body == b""
+            assert "Content-Type" not in not_modified.headers  # no content, so no media type (RFC 9110 15.4.5)
+            assert "Content-Length" not in not_modified.headers
+            assert not_modified.headers["ETag"] == etag
+            assert not_modified.headers["Cache-Control"] == "private, no-cache"
+        client.get(path, headers={**headers, "If-None-Match": f'W/{etag}, "other"'}, status=304)  # weak comparison
+        client.get(path, headers={**headers, "If-None-Match": "*"}, status=304)
         client.get(path, headers={**headers, "If-None-Match": '"something-else"'}, status=200)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/users/me", "/api/v1/users/{id}", "/static/swagger-init.js",
+                                  "/swagger-ui/swagger-ui.css"])
+def test_a_304_response_has_no_content_before_it_is_written_out(app, client, auth, path):
+    """The response object every after_request hook, middleware and in-process observer sees carries no body and no
+    Content-Type, like no_content()'s 204: not only what werkzeug happens to write out for a 304."""
+    user, headers = auth.user()
+    path = path.format(id=user.id)
+    etag = client.get(path, headers=headers).headers["ETag"]
+    with app.test_request_context(path, headers={**headers, "If-None-Match": etag}):
+        response = app.full_dispatch_request()
+        assert response.status_code == 304
+        assert "Content-Type" not in response.headers
+        assert "Content-Length" not in response.headers
+        assert b"".join(response.response) == b""
+        response.close()
 
 
 def test_etag_changes_when_the_user_changes(client, auth):

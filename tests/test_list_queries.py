@@ -109,11 +109,34 @@ def test_a_cursor_is_bound_to_its_sort(client, auth, directory):
 
 @pytest.mark.parametrize(("query", "field"), [
     ("sort=password_hash", "sort"), ("sort=-", "sort"), ("role=root", "role"), ("is_active=perhaps", "is_active"),
-    ("created_after=yesterday", "created_after"), ("q=", "q"), ("include_total=2", "include_total"),
+    ("created_after=yesterday", "created_after"), ("include_total=2", "include_total"),
 ])
 def test_bad_list_parameters_are_400(client, auth, query, field):
     admin, headers = auth.admin()
     assert field in client.get(f"/api/v1/users?{query}", headers=headers, status=400).json["errors"]
+
+
+LIST_PARAMETERS = ["q", "role", "is_active", "created_after", "created_before", "sort", "limit", "cursor",
+                   "include_total"]
+
+
+@pytest.mark.parametrize("name", LIST_PARAMETERS)
+def test_an_empty_parameter_counts_as_absent(client, auth, directory, name):
+    """An empty search box or unset filter (`?q=`) means no filter; an empty cursor is the first page, an empty limit
+    or sort their default."""
+    admin, headers = auth.admin()
+    paged = "" if name == "limit" else "limit=2"
+    expected = client.get(f"/api/v1/users?{paged}", headers=headers)
+    response = client.get(f"/api/v1/users?{paged}&{name}=", headers=headers)
+    assert response.json == expected.json
+    assert response.headers.get("Link") == expected.headers.get("Link")  # the next page's URL drops it too
+
+
+def test_empty_parameters_beside_given_ones(client, auth, directory):
+    admin, headers = auth.admin()
+    empty = "&".join(f"{name}=" for name in LIST_PARAMETERS if name not in ("q", "sort"))
+    page = client.get(f"/api/v1/users?{empty}&q=al&sort=name", headers=headers).json
+    assert [u["name"] for u in page["items"]] == ["Alan", "Alonzo"]
 
 
 @pytest.mark.parametrize("sort", ["id", "-id", "name"])
@@ -143,3 +166,10 @@ def test_forged_cursors_with_wrong_types_are_400(client, auth, sort, position):
     admin, headers = auth.admin()
     response = client.get(f"/api/v1/users?sort={sort}&cursor={_forged(position)}", headers=headers, status=400)
     assert "cursor" in response.json["errors"]
+
+
+@pytest.mark.parametrize(("path", "names"), [("/api/v1/users", LIST_PARAMETERS),
+                                             ("/api/v1/audit-events", ["user_id", "type", "limit", "cursor"])])
+def test_the_document_says_list_parameters_may_be_empty(client, path, names):
+    parameters = client.get("/swagger/").json["paths"][path]["get"]["parameters"]
+    assert sorted(p["name"] for p in parameters if p.get("allowEmptyValue") is True) == sorted(names)

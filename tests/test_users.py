@@ -1,4 +1,6 @@
 """The user directory and admin management: /api/v1/users and /api/v1/users/<id>."""
+import threading
+
 import pytest
 
 
@@ -113,6 +115,47 @@ def test_admin_update_to_a_taken_email_conflicts(client, auth, users):
     client.patch_json(f"/api/v1/users/{a.id}", {"email": b.email.upper(), "name": "changed"}, headers=headers,
                       status=409)
     assert users.get(a.id).name == "Test User"  # all or nothing
+
+
+@pytest.mark.parametrize("change", [{"is_active": False}, {"roles": ["user"]}, {"password": "brand new pw"}],
+                         ids=["deactivation", "role-removal", "new-password"])
+def test_admin_update_to_a_taken_email_that_also_ends_sessions_conflicts(client, auth, users, change):
+    """Ending the sessions runs a statement, which autoflushed the new email before its violation was mapped (500)."""
+    admin, headers = auth.admin()
+    target, other = users.admin(), users.create()
+    target_headers = auth.headers(target)
+    response = client.patch_json(f"/api/v1/users/{target.id}", {"email": other.email, **change}, headers=headers,
+                                 status=409)
+    assert response.content_type == "application/problem+json"
+    assert response.json["type"].endswith("email-taken")
+    stored = users.get(target.id)  # nothing half-written: the account, its sessions and the audit trail as before
+    assert (stored.email, stored.is_active, stored.roles) == (target.email, True, ["admin", "user"])
+    client.get("/api/v1/users/me", headers=target_headers, status=200)
+    trail = client.get("/api/v1/audit-events", params={"user_id": target.id}, headers=headers).json["items"]
+    assert [event["type"] for event in trail] == ["login.succeeded", "user.registered"]
+    client.post_json("/api/v1/auth/login", {"email": target.email, "password": target.password}, status=200)
+
+
+@pytest.mark.mysql
+def test_two_admins_moving_two_users_to_one_free_email_give_one_200_and_one_409(app, client, auth, users):
+    """The loser's UPDATE waits on the winner's unique-index entry and fails in the autoflush of ending sessions."""
+    admin, headers = auth.admin()
+    targets = [users.create(), users.create()]
+    start, statuses = threading.Barrier(2), {}
+
+    def move(target):
+        start.wait()
+        statuses[target.id] = client.patch_json(f"/api/v1/users/{target.id}", {"email": "moved@example.com",
+                                                "is_active": False}, headers=headers, expect_errors=True).status_int
+
+    threads = [threading.Thread(target=move, args=(target,)) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(statuses.values()) == [200, 409]
+    loser = next(target for target in targets if statuses[target.id] == 409)
+    assert (users.get(loser.id).email, users.get(loser.id).is_active) == (loser.email, True)
 
 
 def test_deactivation_takes_effect_on_the_next_request(client, auth, users):

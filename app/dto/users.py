@@ -4,25 +4,26 @@ import datetime as dt
 from marshmallow import Schema, fields, post_dump, validate
 
 from app.dto import fields as f
+from app.dto.list_query import ListQuery
 from app.entities import Role
 from app.entities.user import EMAIL_MAX_LENGTH
-from app.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.services.users import USER_SORTS
 
 
 class UserPublic(Schema):
-    """A user as clients see it: never a password hash. Timestamps are ISO 8601 with a UTC offset."""
+    """A user as clients see it: never a password hash. Timestamps are ISO 8601 with a UTC offset. Output only:
+    `required` says every field is always sent."""
 
-    id = fields.Integer(metadata={"example": 1})
-    email = fields.String(metadata={"example": "ada@example.com"})
-    name = fields.String(metadata={"example": "Ada Lovelace"})
+    id = fields.Integer(required=True, metadata={"example": 1})
+    email = fields.String(required=True, metadata={"example": "ada@example.com"})
+    name = fields.String(required=True, metadata={"example": "Ada Lovelace"})
     # Already a list of str on both entity and read model: passed through, typed for the document.
-    roles = fields.Raw(metadata={"type": "array", "items": {"type": "string"}, "example": ["user"]})
-    is_active = fields.Boolean(metadata={"example": True})
-    email_verified = fields.Boolean(metadata={"example": True, "description": "The owner proved they receive mail "
-                                                                              "at `email`"})
-    created_at = f.UtcIsoDateTime(metadata={"example": "2026-01-01T12:00:00+00:00"})
-    updated_at = f.UtcIsoDateTime(metadata={"example": "2026-01-01T12:00:00+00:00"})
+    roles = fields.Raw(required=True, metadata={"type": "array", "items": {"type": "string"}, "example": ["user"]})
+    is_active = fields.Boolean(required=True, metadata={"example": True})
+    email_verified = fields.Boolean(required=True, metadata={
+        "example": True, "description": "The owner proved they receive mail at `email`"})
+    created_at = f.UtcIsoDateTime(required=True, metadata={"example": "2026-01-01T12:00:00+00:00"})
+    updated_at = f.UtcIsoDateTime(required=True, metadata={"example": "2026-01-01T12:00:00+00:00"})
 
     def get_attribute(self, obj, attr, default):
         # Users are objects with plain attributes (entity or read model): skip marshmallow's generic lookup
@@ -33,8 +34,9 @@ class UserPublic(Schema):
 class UserList(Schema):
     """A page of users. `next_cursor` is null on the last page; `total` is present only with `include_total=true`."""
 
-    items = fields.Nested(UserPublic, many=True)  # one dump of the whole page, not one per item
-    next_cursor = fields.String(allow_none=True, metadata={"example": "eyJzIjoiaWQiLCJrIjoyMCwidCI6MjB9"})
+    items = fields.Nested(UserPublic, many=True, required=True)  # one dump of the whole page, not one per item
+    next_cursor = fields.String(required=True, allow_none=True,
+                                metadata={"example": "eyJzIjoiaWQiLCJrIjoyMCwidCI6MjB9"})
     total = fields.Integer(metadata={"example": 42})
 
     @post_dump
@@ -44,15 +46,10 @@ class UserList(Schema):
         return data
 
 
-class UserListQuery(Schema):
-    """GET /users query: filters (all combined with AND), sort, keyset pagination."""
+class UserListQuery(ListQuery):
+    """GET /users query: filters (all combined with AND), sort, keyset pagination. Empty parameters are absent."""
 
-    limit = fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
-                           metadata={"description": "Page size, 1 to 100."})
-    cursor = fields.String(load_default=None, validate=validate.Length(max=500),
-                           metadata={"description": "`next_cursor` of the previous page, unchanged (same filters "
-                                                    "and sort)."})
-    q = fields.String(validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH),
+    q = fields.String(validate=validate.Length(max=EMAIL_MAX_LENGTH),
                       metadata={"description": "Prefix of the email or of the name."})
     role = fields.String(validate=validate.OneOf(Role.values()), metadata={"description": "Holds this role."})
     is_active = fields.Boolean()

@@ -24,7 +24,7 @@ from app.errors import DependencyUnavailable, EmailTaken, InvalidIdToken, Provid
 from app.extensions import db
 from app.services.audit import NO_CLIENT, AuditService
 from app.services.sessions import SessionService
-from app.services.users import add_user, storable_email
+from app.services.users import add_user, email_transaction, storable_email
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class SocialLoginService:
             claims = self.verifier.verify(provider, id_token)
             for attempt in (1, 2):  # a concurrent first login of the same account may insert the link first
                 try:
-                    with transaction.manager:
+                    with email_transaction():
                         user = self._user_for(provider, claims, client)
                         tokens = self.sessions.start(user, method)
                         self.audit.record(AuditEventType.LOGIN_SUCCEEDED, user.id, client, method=method)

@@ -1,8 +1,12 @@
 """Account use cases: register, read, list, update and delete users.
 
-Each writing method is one unit of work (`with transaction.manager:`): all of it commits, or none of it does.
-Methods take and return plain values and `User` entities; the controllers turn them into JSON through the DTOs.
+Each writing method is one unit of work (`with transaction.manager:`, or `with email_transaction():` when it may
+write an email): all of it commits, or none of it does. Methods take and return plain values and `User` entities;
+the controllers turn them into JSON through the DTOs.
 """
+import re
+from contextlib import contextmanager
+
 import transaction
 from injector import inject
 from sqlalchemy import and_, bindparam, or_, select
@@ -145,7 +149,7 @@ class UserService:
         if password is not None:
             self.passwords.check_policy(password, email)
             password_hash = self.passwords.hash(password)  # slow: hashed before the transaction opens
-        with transaction.manager:
+        with email_transaction():
             user = add_user(email, name, password_hash, roles, is_active, email_verified_at)
             self.audit.record(AuditEventType.USER_REGISTERED, user.id, client, actor_id=actor_id,
                               roles=user.roles)
@@ -190,7 +194,7 @@ class UserService:
         Raises UserNotFound, EmailTaken, ValidationFailed, VersionMismatch, SelfLockout (an admin demoting or
         deactivating themselves).
         """
-        with transaction.manager:
+        with email_transaction():  # ending sessions below flushes the new email: see email_transaction
             user = self._get_for_update(user_id, expected_versions)
             if user.id == actor_id:
                 if "roles" in changes and Role.ADMIN.value not in changes["roles"]:
@@ -221,7 +225,6 @@ class UserService:
             if changes.get("password") is not None:
                 self._set_password(user, changes["password"], client, actor_id)
             user.updated_at = utcnow()
-            _flush_or_email_taken()
         return user
 
     def delete(self, actor_id, user_id, expected_versions=None, client=NO_CLIENT):
@@ -274,20 +277,35 @@ def _prefix_params(name, prefix):
 
 def add_user(email, name, password_hash=None, roles=DEFAULT_ROLES, is_active=True, email_verified_at=None):
     """Add a new User (email already normalized) to the current transaction and flush it, so it has an id.
-    Raises EmailTaken. Must run inside `transaction.manager`."""
+    Must run inside `email_transaction()`, which turns a taken email into EmailTaken."""
     user = User(email=email, name=name, password_hash=password_hash, is_active=is_active, grants=[],
                 email_verified_at=email_verified_at)
     user.roles = roles
     db.session.add(user)
-    _flush_or_email_taken()
+    db.session.flush()
     return user
 
 
-def _flush_or_email_taken():
-    """Flush pending writes; a unique-email violation (also from a concurrent insert) becomes EmailTaken."""
+# The unique constraint on users.email as each database names it in a violation: SQLite by column, MariaDB by key,
+# MySQL 8 by table-qualified key.
+_EMAIL_TAKEN = re.compile(r"UNIQUE constraint failed: users\.email\b|for key '(?:users\.)?uq_users_email'")
+
+
+@contextmanager
+def email_transaction():
+    """`with transaction.manager:` for a unit of work that may write `users.email` (a new account, a changed
+    address); a unique-email violation anywhere in it, also from a concurrent write of the same address, aborts the
+    whole transaction (nothing is half-written) and raises EmailTaken (409).
+
+    The rule: the violation is mapped around the whole unit of work, never at one flush. The session writes the
+    new email whenever it next flushes: explicitly (a new user, for its id), before any statement it runs
+    (autoflush: ending the user's sessions, issuing a mailed token, a lookup) or at commit; the violation surfaces
+    at whichever comes first, so each of them must be covered, and only this covers them all.
+    """
     try:
-        db.session.flush()
+        with transaction.manager:
+            yield
     except IntegrityError as exc:
-        if "email" in str(exc.orig).lower():
+        if _EMAIL_TAKEN.search(str(exc.orig)):
             raise EmailTaken() from exc
         raise
