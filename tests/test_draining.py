@@ -81,6 +81,20 @@ def _gunicorn(tmp_path, **env):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), environ["BIND"]
 
 
+def _wait_until_ready(server, base, seconds=20):
+    """Wait until the gunicorn `server` (a Popen) answers 200 at `base`/ready; fail if it exits or takes longer."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if _get(f"{base}/ready")[0] == 200:
+                return
+        except OSError:
+            pass
+        assert server.poll() is None, "gunicorn exited"
+        assert time.monotonic() < deadline, "gunicorn did not start"
+        time.sleep(0.1)
+
+
 @pytest.mark.timeout(60)
 def test_sigterm_drains_then_stops(tmp_path):
     """SIGTERM to the master: /ready 503 "draining" and /health 200 during DRAIN_SECONDS, then a clean exit (0)."""
@@ -88,15 +102,7 @@ def test_sigterm_drains_then_stops(tmp_path):
     server, bind = _gunicorn(tmp_path, DRAIN_SECONDS=str(drain_seconds))
     base = f"http://{bind}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if _get(f"{base}/ready")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.1)
+        _wait_until_ready(server, base)
         time.sleep(1.0)  # both workers have booted (and installed the drain handler)
         sent = time.monotonic()
         server.send_signal(signal.SIGTERM)

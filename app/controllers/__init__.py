@@ -4,12 +4,12 @@ Each module lists its `RESOURCES` as (rule, resource class, endpoint); `BLUEPRIN
 """
 from flask import Blueprint
 
-from app.controllers import audit, auth, health, rate_limits, security, users  # noqa: F401  (security: callbacks)
+from app.controllers import audit, auth, health, oauth, rate_limits, security, users  # noqa: F401  (security: callbacks)
 
 # (blueprint name, URL prefix, resources)
 BLUEPRINTS = [
-    ("api", "/api/v1", auth.RESOURCES + users.RESOURCES + audit.RESOURCES),
-    ("ops", None, health.RESOURCES),
+    ("api", "/api/v1", auth.RESOURCES + oauth.RESOURCES + users.RESOURCES + audit.RESOURCES),
+    ("ops", None, health.RESOURCES + oauth.WELL_KNOWN),
 ]
 
 

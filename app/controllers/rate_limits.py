@@ -20,11 +20,13 @@ import hmac
 from flask import current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from werkzeug.exceptions import HTTPException
 
 from app.dependencies import resolve
 from app.services.tokens import AccessTokenService
 
 MARKER = "__gatehouse_rate_limit__"
+FORM = "application/x-www-form-urlencoded"
 
 
 def _per_address():
@@ -36,8 +38,15 @@ def _per_account():
 
 
 def _body_field(name):
-    """A string field of the JSON body, or None. Never raises: the body has not been validated yet (the parser
-    answers 400 for anything malformed after the limits are checked)."""
+    """A string field of the JSON body, or of a form body (`application/x-www-form-urlencoded`: the OAuth 2.0
+    endpoints, app/controllers/oauth.py; a field sent twice counts as absent), or None. Never raises: the body has
+    not been validated yet (the parser answers 400 for anything malformed after the limits are checked)."""
+    if request.mimetype == FORM:
+        try:
+            values = request.form.getlist(name)
+        except HTTPException:  # larger than MAX_CONTENT_LENGTH
+            return None
+        return values[0] if len(values) == 1 and values[0] else None
     try:
         body = request.get_json(silent=True)
     except RecursionError:  # absurdly nested JSON
@@ -60,7 +69,8 @@ def email_key():
 
 
 def refresh_token_key():
-    """The session a refresh request names: a digest of its refresh token (None when absent)."""
+    """The session a refresh request names (JSON, or the OAuth token endpoint's form): a digest of its refresh token
+    (None when absent)."""
     token = _body_field("refresh_token")
     return None if token is None else "refresh:" + _digest(token)
 

@@ -83,10 +83,27 @@ class SessionService:
     def end(self, user_id, session_id, client=NO_CLIENT):
         """Logout: revoke session `session_id` of `user_id` (its access and refresh tokens stop working at once)."""
         with transaction.manager:
-            session = db.session.get(AuthSession, session_id, with_for_update=True)
-            if session is not None and session.user_id == user_id:
-                session.revoke("logout")
-            self.audit.record(AuditEventType.LOGOUT, user_id, client, session_id=session_id)
+            self._end(user_id, session_id, "logout", client)
+
+    def revoke(self, token, token_type_hint=None, client=NO_CLIENT):
+        """RFC 7009 token revocation: end the session `token` belongs to, as logout does (reason "revocation").
+
+        `token` is one of the session's refresh tokens (live, spent or expired: whoever holds one may end the
+        family) or one of its unexpired access tokens (they name their session); either way all the session's
+        tokens stop working. `token_type_hint` ("refresh_token" or "access_token") only says which kind to look
+        for first; both are searched (RFC 7009 2.1). Returns whether a session was found: an unknown, expired or
+        malformed token is not an error (RFC 7009 2.2).
+        """
+        lookups = [self._refresh_token_owner, self._access_token_owner]
+        if token_type_hint == "access_token":  # noqa: S105  (an RFC 7009 hint, not a secret)
+            lookups.reverse()
+        with transaction.manager:
+            for lookup in lookups:
+                owner = lookup(token)
+                if owner is not None:
+                    self._end(*owner, "revocation", client)
+                    return True
+        return False
 
     def end_everywhere(self, user_id, client=NO_CLIENT):
         """Logout-all: end every session of `user_id` (so all its access and refresh tokens); record `logout.all`."""
@@ -114,6 +131,25 @@ class SessionService:
             expired = select(_SESSIONS.id).where(_SESSIONS.expires_at < now).scalar_subquery()
             db.session.execute(delete(RefreshToken.__table__).where(_TOKENS.session_id.in_(expired)))
             return db.session.execute(delete(AuthSession.__table__).where(_SESSIONS.expires_at < now)).rowcount
+
+    def _end(self, user_id, session_id, reason, client):
+        """Revoke session `session_id` if it is `user_id`'s and record `logout`. Inside `transaction.manager`."""
+        session = db.session.get(AuthSession, session_id, with_for_update=True)
+        if session is not None and session.user_id == user_id:
+            session.revoke(reason)
+        self.audit.record(AuditEventType.LOGOUT, user_id, client, session_id=session_id, reason=reason)
+
+    @staticmethod
+    def _refresh_token_owner(token):
+        """(user id, session id) of the session holding refresh token `token` in any state, or None."""
+        return db.session.execute(
+            select(_SESSIONS.user_id, _SESSIONS.id).join_from(RefreshToken.__table__, AuthSession.__table__)
+            .where(_TOKENS.token_digest == token_digest(token))).first()
+
+    def _access_token_owner(self, token):
+        """(user id, session id) an unexpired, well-signed access token names, or None."""
+        claims = self.tokens.claims(token)
+        return None if claims is None else (claims.user_id, claims.session_id)
 
     def _add_refresh_token(self, session, now):
         """Add a new refresh token to `session`, extend the session to its expiry, and return the token."""
