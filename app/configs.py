@@ -158,8 +158,8 @@ class BaseConfig:
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     PROPAGATE_EXCEPTIONS = False
 
-    # flask-apispec: Swagger 2.0 (its OpenAPI 3 output is invalid, see shared/STACK_NOTES.md).
-    APISPEC_SWAGGER_URL = "/swagger/"
+    # The OpenAPI 3.1 document (also at /swagger/) and Swagger UI (app/openapi.py).
+    APISPEC_SWAGGER_URL = "/openapi.json"
     APISPEC_SWAGGER_UI_URL = "/swagger-ui/"
 
     def __init__(self, environ=None):

@@ -4,7 +4,7 @@ from flask import url_for
 from flask_apispec import doc, marshal_with, use_kwargs
 from injector import inject
 
-from app.controllers.docs import BEARER, no_content_response, problems
+from app.controllers.docs import BEARER, LOCATION_HEADER, PUBLIC, no_content_response, problems
 from app.controllers.rate_limits import bearer_user_key, email_key, rate_limited, refresh_token_key
 from app.controllers.resource import ApiResource, no_content
 from app.controllers.security import client_info, current_session_id
@@ -41,9 +41,10 @@ class RegisterResource(ApiResource):
         self.users = users
 
     @rate_limited(email_key)
-    @doc(**TOKENS, operationId="register", summary="Create an account",
+    @doc(**TOKENS, operationId="register", security=PUBLIC, summary="Create an account",
          description="Creates an active account with the `user` role and mails a verification token to the "
-                     "address (see verify-email). The email is compared case-insensitively. Rate limited.")
+                     "address (see verify-email). The email is compared case-insensitively. Rate limited.",
+         responses={201: {"headers": LOCATION_HEADER}})
     @use_kwargs(register_request, location="json", required=True)
     @marshal_with(user_public, code=201, description="The new user; `Location` names it")
     @problems(400, 409, 413, 415, 429, 503)
@@ -60,7 +61,7 @@ class LoginResource(ApiResource):
         self.auth = auth_service
 
     @rate_limited(email_key, failures_only=True)
-    @doc(**TOKENS, operationId="login", summary="Exchange email and password for tokens",
+    @doc(**TOKENS, operationId="login", security=PUBLIC, summary="Exchange email and password for tokens",
          description="Starts a session and answers an RFC 6749 token response with a refresh token. Unknown email, "
                      "wrong password and inactive account all answer the same 401, in about the same time. Rate "
                      "limited per address, and per account counting failures only.")
@@ -79,7 +80,7 @@ class RefreshResource(ApiResource):
         self.sessions = sessions
 
     @rate_limited(refresh_token_key)
-    @doc(**TOKENS, operationId="refresh", summary="Exchange a refresh token for a new token pair",
+    @doc(**TOKENS, operationId="refresh", security=PUBLIC, summary="Exchange a refresh token for a new token pair",
          description="Spends the refresh token and answers a new access and refresh token in the same session. "
                      "A refresh token works once: presenting a spent one again ends the whole session (all its "
                      "tokens) and answers 401, so refresh from one place at a time. Rate limited.")
@@ -132,7 +133,7 @@ class SocialLoginResource(ApiResource):
         self.social = social
 
     @rate_limited()
-    @doc(**TOKENS, operationId="socialLogin", summary="Exchange a provider's ID token for tokens",
+    @doc(**TOKENS, operationId="socialLogin", security=PUBLIC, summary="Exchange a provider's ID token for tokens",
          description="Verifies an OpenID Connect ID token of a configured provider (`google`, or one named in "
                      "OIDC_PROVIDERS): signature against the provider's JWKS, `iss`, `aud` (our client id), `exp`, "
                      "`iat`, and a verified `email`. The first sign-in links the provider account to the account "
@@ -155,7 +156,8 @@ class VerifyEmailResource(ApiResource):
         self.verification = verification
 
     @rate_limited()
-    @doc(**TOKENS, operationId="verifyEmail", summary="Confirm your email address with the mailed token",
+    @doc(**TOKENS, operationId="verifyEmail", security=PUBLIC,
+         summary="Confirm your email address with the mailed token",
          description="Tokens are single use and expire after EMAIL_VERIFICATION_TTL seconds; a newer one replaces "
                      "the older. A used, expired or replaced token answers 400.")
     @use_kwargs(token_request, location="json", required=True)
@@ -193,7 +195,7 @@ class PasswordResetResource(ApiResource):
         self.resets = resets
 
     @rate_limited(email_key)
-    @doc(**TOKENS, operationId="requestPasswordReset", summary="Mail a password reset token",
+    @doc(**TOKENS, operationId="requestPasswordReset", security=PUBLIC, summary="Mail a password reset token",
          description="Answers 202 whether or not the email belongs to an account (no account enumeration); an "
                      "active account gets a token valid for PASSWORD_RESET_TTL seconds, replacing any earlier one. "
                      "Rate limited per address and per email.")
@@ -215,7 +217,8 @@ class PasswordResetConfirmResource(ApiResource):
         self.resets = resets
 
     @rate_limited()
-    @doc(**TOKENS, operationId="confirmPasswordReset", summary="Choose a new password with the mailed token",
+    @doc(**TOKENS, operationId="confirmPasswordReset", security=PUBLIC,
+         summary="Choose a new password with the mailed token",
          description="Sets the password and ends every session of the account. The token works once; a used, "
                      "expired or replaced token answers 400. A password breaking the policy answers 400 and leaves "
                      "the token usable.")

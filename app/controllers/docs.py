@@ -1,4 +1,4 @@
-"""Shared OpenAPI annotations for controllers."""
+"""Shared OpenAPI annotations for controllers (OpenAPI 3.1 shapes: parameter and header objects carry `schema`)."""
 from flask_apispec import doc, marshal_with
 
 from app.dto.problem import problem_schema
@@ -18,32 +18,46 @@ PROBLEM_DESCRIPTIONS = {
     503: "The database, the mail queue or the identity provider's keys are unavailable; nothing was written",
 }
 BEARER = [{"bearerAuth": []}]
+PUBLIC = []  # `security: []`: no credentials needed (stated, so that a forgotten `security=BEARER` stands out)
+
+
+def header(description, required=False, **schema):
+    """An OpenAPI header object: `required` when the response always carries it."""
+    return {"description": description, "required": required, "schema": {"type": "string", **schema}}
+
+
+ETAG_HEADER = {"ETag": header("Strong validator of this representation (RFC 9110 8.8.3)", required=True)}
+LOCATION_HEADER = {"Location": header("URL of the created resource", required=True, format="uri-reference")}
+LINK_HEADER = {"Link": header('RFC 8288 `<url>; rel="next"`, only when there is a next page')}
+RETRY_AFTER_HEADER = {"Retry-After": header("Seconds to wait before trying again (RFC 9110 10.2.3)", required=True,
+                                            pattern="^[0-9]+$")}
+PROBLEM_HEADERS = {
+    401: {"WWW-Authenticate": header('`Bearer realm="gatehouse"`, with `error="invalid_token"` for a bad or expired '
+                                     "access token (RFC 6750 3)", required=True)},
+    403: {"WWW-Authenticate": header('`Bearer realm="gatehouse", error="insufficient_scope"` when the role is '
+                                     "missing (RFC 6750 3.1)")},
+    429: RETRY_AFTER_HEADER,
+    503: RETRY_AFTER_HEADER,
+}
+IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
+            "description": "ETag from your last GET; a stale one answers 412 and changes nothing"}
+IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"},
+                 "description": "ETag you hold; answers 304 Not Modified when it is still current"}
+NOT_MODIFIED = {304: {"description": "Not Modified: the ETag in If-None-Match is current", "headers": ETAG_HEADER}}
 
 
 def problems(*codes):
-    """Document RFC 9457 problem responses for `codes` (documentation only: errors are raised, not returned)."""
+    """Document RFC 9457 problem responses for `codes`, with the headers they carry (documentation only: errors
+    are raised, not returned)."""
     def decorate(func):
         for code in codes:
             func = marshal_with(problem_schema, code=code, description=PROBLEM_DESCRIPTIONS[code])(func)
+            if code in PROBLEM_HEADERS:
+                func = doc(responses={code: {"headers": PROBLEM_HEADERS[code]}})(func)
         return func
     return decorate
 
 
-ETAG_HEADER = {"ETag": {"type": "string", "description": "Strong validator of this representation (RFC 9110 8.8.3)"}}
-LOCATION_HEADER = {"Location": {"type": "string", "description": "URL of the created resource"}}
-LINK_HEADER = {"Link": {"type": "string", "description": 'RFC 8288 `<url>; rel="next"` when there is a next page'}}
-IF_MATCH = {"name": "If-Match", "in": "header", "type": "string", "required": False,
-            "description": "ETag from your last GET; a stale one answers 412 and changes nothing"}
-IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "type": "string", "required": False,
-                 "description": "ETag you hold; answers 304 Not Modified when it is still current"}
-NOT_MODIFIED = {304: {"description": "Not Modified: the ETag in If-None-Match is current"}}
-
-
-def headers(code, description, **named):
-    """`@doc(responses=...)` fragment documenting response headers for status `code`."""
-    return {code: {"description": description, "headers": named}}
-
-
 def no_content_response(description):
-    """Document a 204 answer: no schema, since it has no content (a `schema` would make clients parse a body)."""
+    """Document a 204 answer: no content, so no media type (RFC 9110 15.3.5)."""
     return doc(responses={204: {"description": description}})

@@ -1,12 +1,12 @@
-// Starts Swagger UI on the document named by the container's data-spec-url (kept out of the page for CSP).
+// Starts Swagger UI 5 on the document named by the container's data-spec-url (kept out of the page for CSP).
 window.addEventListener("DOMContentLoaded", function () {
-  var container = document.getElementById("swagger-ui-container");
+  var container = document.getElementById("swagger-ui");
   window.ui = SwaggerUIBundle({
     url: container.dataset.specUrl,
-    dom_id: "#swagger-ui-container",
+    dom_id: "#swagger-ui",
     deepLinking: true,
-    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-    plugins: [SwaggerUIBundle.plugins.DownloadUrl],
+    presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
+    validatorUrl: null, // offline: no badge fetched from validator.swagger.io
   });
 });
