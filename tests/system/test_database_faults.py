@@ -5,8 +5,10 @@ DATABASE_CONNECT_TIMEOUT=2, DATABASE_STATEMENT_TIMEOUT at its default), then sta
 Proves: during the outage every request fails fast with a 503 problem (application/problem+json, no traceback),
 none takes longer than the connect timeout plus a margin, liveness (/health) stays up and readiness (/ready) says
 503; once MariaDB answers again the same processes serve again within 5 seconds, without a restart; and the
-database agrees with what clients were told: every registration answered 201 has its row and queued mail, no
-registration answered 5xx has either. Frozen: every request ends within the larger of the two timeouts plus a
+database agrees with what clients were told: every registration answered 201 has its row and queued mail; one
+answered 503 has neither, unless its COMMIT was in flight when the server shut down (the server applies it and closes
+the connection before its OK arrives: the answer is lost, not the write, and no client can tell; a retry gets 409),
+and then the account is whole. Frozen: every request ends within the larger of the two timeouts plus a
 margin, with a 503 problem or its normal answer, never a 500 or a worker killed by gunicorn's timeout.
 """
 import collections
@@ -104,12 +106,19 @@ def test_requests_fail_fast_during_an_outage_and_the_service_recovers_without_a_
                 for status in (201, 503)}
     rows = {row.email for row in stack.query("SELECT email FROM users WHERE email LIKE 'fault%'")}
     assert answered[201] <= rows, f"201 without a row: {sorted(answered[201] - rows)[:5]}"
-    assert not rows & answered[503], f"503 but a row exists: {sorted(rows & answered[503])[:5]}"
-    assert rows == answered[201]
-    queued = mail_recipients(Path(stack.env["MAIL_QUEUE_PATH"]))
-    assert {a for a in queued if a.startswith("fault")} == answered[201]
+    assert rows <= answered[201] | answered[503], f"rows nobody asked for: {sorted(rows - answered[201])[:5]}"
+    # A 503 with a row: a COMMIT the server applied while shutting down, its OK lost with the connection. Only a
+    # request under way before the server was down can be one, and the account it left is whole.
+    lost_answers = rows & answered[503]
+    figures.add("db-faults", f"{len(lost_answers)} registration(s) answered 503 whose COMMIT the server applied while "
+                             "shutting down")
+    assert all(r.started < down for r in results if r.label == "register" and r.payload in lost_answers)
+    assert not stack.query("SELECT u.email FROM users u WHERE u.email LIKE 'fault%' AND NOT EXISTS "
+                           "(SELECT 1 FROM user_roles r WHERE r.user_id = u.id)")
+    queued = {a for a in mail_recipients(Path(stack.env["MAIL_QUEUE_PATH"])) if a.startswith("fault")}
+    assert answered[201] <= queued <= rows
     figures.add("db-faults", f"registrations: {len(answered[201])} answered 201 (all have a row and a mail), "
-                             f"{len(answered[503])} answered 503 (none has either)")
+                             f"{len(answered[503])} answered 503 ({len(answered[503] - rows)} with neither)")
 
 
 def mail_recipients(maildir):
