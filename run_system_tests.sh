@@ -38,11 +38,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 ensure_venv requirements/uwsgi.txt
-# A uWSGI built before libpcre2-dev was there lacks log-route (its build is cached by pip): build it again.
+# A uWSGI built before libpcre2-dev was there lacks log-route, and pip keeps that build in its cache: drop it from the
+# cache and build again (the new build is cached in its place).
 if ! .venv/bin/uwsgi --help 2>/dev/null | grep -q -- '--log-route'; then
   echo "== rebuilding uWSGI with PCRE (requirements/uwsgi.txt)"
-  .venv/bin/python -m pip install --quiet --no-cache-dir --force-reinstall --no-deps \
-    "$(grep -i '^uwsgi==' requirements/uwsgi.txt)"
+  .venv/bin/python -m pip cache remove 'uwsgi*' >/dev/null 2>&1 || true
+  .venv/bin/python -m pip install --quiet --force-reinstall --no-deps "$(grep -i '^uwsgi==' requirements/uwsgi.txt)"
 fi
 
 echo "== system suite (tests/system): scale-out, database faults, worker faults, uWSGI, load (LOAD_SECONDS=${LOAD_SECONDS:-60})"
