@@ -3,11 +3,13 @@
 Every variable is listed with a comment in `.env.example`. `config_for(name)` picks a class by the `GATEHOUSE_ENV`
 value (`production` when unset: secure by default).
 """
+import atexit
 import ipaddress
 import logging
 import os
 import re
 import secrets
+import shutil
 import tempfile
 
 from limits import parse_many
@@ -301,10 +303,22 @@ class TestConfig(BaseConfig):
         env.setdefault("SECRET_KEY", self.PROCESS_SECRET_KEY)
         env["DATABASE_URL"] = database_url or env.get("TEST_DATABASE_URL") or "sqlite://"
         env.setdefault("RATELIMIT_ENABLED", "false")  # tests of the limits turn them on
-        env.setdefault("MAIL_QUEUE_PATH", tempfile.mkdtemp(prefix="gatehouse-mail-queue-"))
+        if "MAIL_QUEUE_PATH" not in env:
+            env["MAIL_QUEUE_PATH"] = tempfile.mkdtemp(prefix="mail-queue-", dir=self._process_temp_root())
         super().__init__(env)
         for key, value in overrides.items():
             setattr(self, key, value)
+
+    _temp_root = None
+
+    @classmethod
+    def _process_temp_root(cls):
+        """One temporary directory per test process, holding each test app's own mail queue; removed (with them)
+        when the process exits, so that test runs leave nothing in the system's temp directory."""
+        if cls._temp_root is None or not os.path.isdir(cls._temp_root):
+            cls._temp_root = tempfile.mkdtemp(prefix="gatehouse-tests-")
+            atexit.register(shutil.rmtree, cls._temp_root, ignore_errors=True)
+        return cls._temp_root
 
 
 class ProdConfig(BaseConfig):
