@@ -1,4 +1,4 @@
-"""Benchmark: Gatehouse against the hand-written baseline (../shared/bench/baseline_app.py), same machine, database
+"""Benchmark: Gatehouse against the hand-written baseline (bench/baseline_app.py), same machine, database
 and gunicorn settings, measured with wrk. Not a test: it prints figures (Markdown, for docs/performance.md).
 
     .venv/bin/python bench/http_vs_baseline.py                                    # SQLite file in /tmp
@@ -152,7 +152,7 @@ def concurrent_verify_rate(password_hash, workers, seconds=5):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
-    parser.add_argument("--baseline", default=str(ROOT.parent / "shared" / "bench" / "baseline_app.py"))
+    parser.add_argument("--baseline", default=str(ROOT / "bench" / "baseline_app.py"))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--workers", type=int, default=2)

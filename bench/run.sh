@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command for the performance figures in docs/performance.md: Gatehouse against the hand-written baseline
-# (../shared/bench/baseline_app.py) on SQLite and on MariaDB, then list page times at 1,000 vs 1,000,000 users.
+# (bench/baseline_app.py) on SQLite and on MariaDB, then list page times at 1,000 vs 1,000,000 users.
 # Needs wrk and, for MariaDB, root (it installs and starts MariaDB as CI does). Takes about 20 minutes.
 # Usage: bench/run.sh [--quick]     (--quick: 1 alternation of 5 s, sizes 1,000 and 100,000)
 set -euo pipefail
