@@ -24,12 +24,12 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask_apispec import FlaskApiSpec
 from flask_apispec.apidoc import ResourceConverter
-from flask_apispec.utils import resolve_annotations
 from injector import get_bindings
 from werkzeug.routing.converters import NumberConverter, UnicodeConverter
 
 from app.controllers import iter_resources
 from app.controllers.parsing import parser
+from app.media_types import FORM, JSON, PROBLEM_JSON
 
 API_TITLE = "Gatehouse"
 API_VERSION = "1.0.0"
@@ -39,10 +39,6 @@ SWAGGER_UI_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-
 LEGACY_DOCUMENT_URL = "/swagger/"  # where the Swagger 2.0 document used to be: the same document, for old links
 SWAGGER_UI_DIST = importlib.resources.files("flask_swagger_ui") / "dist"
 
-JSON = "application/json"
-PROBLEM_JSON = "application/problem+json"
-FORM = "application/x-www-form-urlencoded"
-MULTIPART = "multipart/form-data"
 
 TAGS = [
     {"name": "auth", "description": "Registration, password and social login, tokens, logout, email verification, "
@@ -85,7 +81,7 @@ class OpenApi31Converter(ResourceConverter):
         if parameters:
             operation["parameters"] = [_parameter(p, rule) for p in parameters]
         if body:
-            operation["requestBody"] = _request_body(body, _form_media_type(view, parent))
+            operation["requestBody"] = _request_body(body)
         responses = operation.get("responses", {})
         operation["responses"] = {code: _response(code, responses[code]) for code in sorted(responses, key=str)}
         return {key: operation[key] for key in sorted(operation, key=_key_order)}
@@ -109,13 +105,7 @@ def _key_order(key):
     return OPERATION_KEYS.index(key) if key in OPERATION_KEYS else len(OPERATION_KEYS)
 
 
-def _form_media_type(view, parent):
-    options = resolve_annotations(view, "args", parent).options
-    locations = {option.get("kwargs", {}).get("location") for option in options}
-    return MULTIPART if "files" in locations else FORM
-
-
-def _request_body(body, form_media_type):
+def _request_body(body):
     """One requestBody from the `in: body` parameter (a $ref already) and/or the `in: formData` ones."""
     content, required, description = {}, False, None
     form = {"type": "object", "properties": {}}
@@ -133,7 +123,7 @@ def _request_body(body, form_media_type):
             form.setdefault("required", []).append(parameter["name"])
             required = True
     if form["properties"]:
-        content[form_media_type] = {"schema": form}
+        content[FORM] = {"schema": form}
     request_body = {"required": required, "content": content}
     if description:
         request_body["description"] = description

@@ -14,13 +14,13 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.errors import DomainError
 from app.extensions import discard_read_connection
+from app.media_types import PROBLEM_JSON
 
 logger = logging.getLogger(__name__)
 
 # MySQL/MariaDB ER_LOCK_WAIT_TIMEOUT: a row or metadata lock not granted within the session's lock wait timeout
 # (app/configs.py sets it just below DATABASE_STATEMENT_TIMEOUT); the statement was rolled back, the connection is fine.
 MYSQL_LOCK_WAIT_TIMEOUT = 1205
-PROBLEM_MIMETYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:gatehouse:problem:"
 
 
@@ -31,7 +31,7 @@ def problem_response(status, title, detail=None, type_="about:blank", errors=Non
         body["errors"] = errors
     response = current_app.json.response(body)
     response.status_code = status
-    response.mimetype = PROBLEM_MIMETYPE
+    response.mimetype = PROBLEM_JSON
     if headers:
         response.headers.update(headers)
     return response
@@ -69,12 +69,17 @@ def handle_http_exception(error):
     return problem_response(error.code, error.name, error.description, headers=headers)
 
 
-def handle_rate_limited(_error):
-    """Flask-Limiter refused the request: 429 with the seconds until the breached window frees a slot
-    (RFC 6585 4, RFC 9110 10.2.3 `Retry-After`)."""
+def retry_after_seconds():
+    """Seconds until the limit Flask-Limiter just found breached frees a slot (at least 1; 60 when unknown): the
+    `Retry-After` of a 429 (RFC 6585 4, RFC 9110 10.2.3)."""
     limiter = current_app.extensions.get("gatehouse.limiter")
     breached = limiter.current_limit if limiter is not None else None
-    retry_after = max(1, math.ceil(breached.window[0] - time.time())) if breached is not None else 60
+    return max(1, math.ceil(breached.window[0] - time.time())) if breached is not None else 60
+
+
+def handle_rate_limited(_error):
+    """Flask-Limiter refused the request: a 429 problem with `Retry-After` (retry_after_seconds)."""
+    retry_after = retry_after_seconds()
     return problem_response(429, "Too Many Requests", f"Too many attempts: retry in {retry_after} seconds.",
                             PROBLEM_TYPE_PREFIX + "rate-limited", headers={"Retry-After": str(retry_after)})
 

@@ -18,7 +18,7 @@ libraries raise on any 5xx, and RFC 7009 section 2.2.1 asks for 503 when revocat
 """
 import re
 
-from flask import Response, current_app, request, url_for
+from flask import current_app, request, url_for
 from flask_apispec import doc, marshal_with, use_kwargs
 from flask_limiter.errors import RateLimitExceeded
 from injector import inject
@@ -26,8 +26,8 @@ from werkzeug.exceptions import HTTPException
 
 from app.controllers.auth import NO_STORE, TOKENS
 from app.controllers.docs import PUBLIC, RETRY_AFTER_HEADER, problems
-from app.controllers.rate_limits import FORM, rate_limited, refresh_token_key
-from app.controllers.resource import ApiResource
+from app.controllers.rate_limits import rate_limited, refresh_token_key
+from app.controllers.resource import ApiResource, no_content
 from app.controllers.security import client_info
 from app.dto.auth import token_response
 from app.dto.oauth import (
@@ -38,10 +38,10 @@ from app.dto.oauth import (
     token_request,
 )
 from app.errors import InvalidRefreshToken
-from app.problems import handle_rate_limited
+from app.media_types import FORM, JSON
+from app.problems import retry_after_seconds
 from app.services.sessions import SessionService
 
-JSON = "application/json"
 OAUTH = {**TOKENS, "security": PUBLIC}
 # RFC 6749 5.2: error and error_description hold printable ASCII but for '"' and '\'.
 _NOT_ALLOWED_IN_ERRORS = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
@@ -99,10 +99,10 @@ class OAuthResource(ApiResource):
             return super().dispatch_request(**kwargs)
         except InvalidRefreshToken as error:
             return error_response("invalid_grant", error.detail)
-        except RateLimitExceeded as error:
-            retry_after = handle_rate_limited(error).headers["Retry-After"]
+        except RateLimitExceeded:
+            retry_after = retry_after_seconds()
             return error_response("slow_down", f"Too many attempts: retry in {retry_after} seconds.", 429,
-                                  {"Retry-After": retry_after})
+                                  {"Retry-After": str(retry_after)})
         except HTTPException as error:
             if error.code is None or error.code >= 500:
                 raise
@@ -155,9 +155,7 @@ class RevocationResource(OAuthResource):
     @problems(503)
     def post(self, token, token_type_hint=None):
         self.sessions.revoke(token, token_type_hint, client_info())
-        response = Response(status=200)
-        del response.headers["Content-Type"]  # no content (RFC 7009 2.2: the client ignores the body)
-        return response
+        return no_content(200)  # RFC 7009 2.2: 200, and the client ignores the body
 
 
 class AuthorizationServerMetadataResource(ApiResource):

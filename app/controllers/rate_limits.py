@@ -23,10 +23,10 @@ from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
 from app.dependencies import resolve
+from app.media_types import FORM
 from app.services.tokens import AccessTokenService
 
 MARKER = "__gatehouse_rate_limit__"
-FORM = "application/x-www-form-urlencoded"
 
 
 def _per_address():

@@ -57,8 +57,8 @@ class ApiResource(MethodResource):
                 annotate(method, "wrapper", [{"wrapper": CachedWrapper}])
 
 
-def no_content():
-    """An empty 204 response: no body, so no Content-Type either (RFC 9110 15.3.5)."""
-    response = flask.Response(status=204)
+def no_content(status=204):
+    """An empty response, 204 unless given: no body, so no Content-Type either (RFC 9110 15.3.5)."""
+    response = flask.Response(status=status)
     del response.headers["Content-Type"]
     return response
