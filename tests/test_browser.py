@@ -84,7 +84,6 @@ def browser():
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_swagger_ui_authorizes_and_tries_get_me(live_server, browser, client):

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_generated_clients import ROOT, run, start_live_api, stop_live_api
+from tests.live_server import stop_gunicorn
+from tests.test_generated_clients import ROOT, run, start_live_api
 
 MAX_EXAMPLES = os.environ.get("CONTRACT_CLI_MAX_EXAMPLES", "150")
 SEED = os.environ.get("CONTRACT_CLI_SEED", "1")
@@ -58,7 +59,7 @@ def test_schemathesis_cli_finds_no_failure_against_the_live_server(database_url,
                      cwd=tmp_path, env=env, timeout=850, secret=token)
         still_signed_in = _status(f"{live.base}/api/v1/users/me", token)
     finally:
-        stop_live_api(server, reader)
+        stop_gunicorn(server, reader)
     output = result.stdout + result.stderr
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)

@@ -3,22 +3,13 @@
 The app-level tests flip the flag in app.services.health directly; the last two run gunicorn with gunicorn.conf.py on
 127.0.0.1 and send the master SIGTERM, the way a container runtime or systemd stops it.
 """
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from app.services import health
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.live_server import get_json, start_gunicorn, wait_until_ready
 
 
 @pytest.fixture
@@ -57,59 +48,21 @@ def test_ready_answers_200_again_once_the_flag_is_cleared(client):
 
 # --- gunicorn.conf.py, for real -----------------------------------------------------------------------------------
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get(url):
-    """(status, parsed JSON body) of a GET; raises OSError when the server does not answer."""
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (our own loopback server)
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def _gunicorn(tmp_path, **env):
-    environ = {**os.environ, "GATEHOUSE_ENV": "development", "SECRET_KEY": "drain-test-" + "k" * 32,
-               "DATABASE_URL": f"sqlite:///{tmp_path / 'drain.db'}", "WEB_CONCURRENCY": "2",
-               "BIND": f"127.0.0.1:{_free_port()}", **env}
-    return subprocess.Popen(  # noqa: S603 (a fixed command line)
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "autoapp:app"], cwd=ROOT, env=environ,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), environ["BIND"]
-
-
-def _wait_until_ready(server, base, seconds=20):
-    """Wait until the gunicorn `server` (a Popen) answers 200 at `base`/ready; fail if it exits or takes longer."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if _get(f"{base}/ready")[0] == 200:
-                return
-        except OSError:
-            pass
-        assert server.poll() is None, "gunicorn exited"
-        assert time.monotonic() < deadline, "gunicorn did not start"
-        time.sleep(0.1)
-
-
 @pytest.mark.timeout(60)
 def test_sigterm_drains_then_stops(tmp_path):
     """SIGTERM to the master: /ready 503 "draining" and /health 200 during DRAIN_SECONDS, then a clean exit (0)."""
     drain_seconds = 2.0
-    server, bind = _gunicorn(tmp_path, DRAIN_SECONDS=str(drain_seconds))
+    server, bind = start_gunicorn(tmp_path, DRAIN_SECONDS=str(drain_seconds))
     base = f"http://{bind}"
     try:
-        _wait_until_ready(server, base)
+        wait_until_ready(server, base)
         time.sleep(1.0)  # both workers have booted (and installed the drain handler)
         sent = time.monotonic()
         server.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         answers = []
         while time.monotonic() - sent < drain_seconds - 0.5:
-            answers.append((_get(f"{base}/ready"), _get(f"{base}/health")[0]))
+            answers.append((get_json(f"{base}/ready"), get_json(f"{base}/health")[0]))
             time.sleep(0.1)
         assert answers
         for (status, body), health_status in answers:
@@ -127,7 +80,7 @@ def test_sigterm_drains_then_stops(tmp_path):
 
 @pytest.mark.timeout(30)
 def test_graceful_timeout_must_exceed_the_drain(tmp_path):
-    server, _ = _gunicorn(tmp_path, DRAIN_SECONDS="30", GUNICORN_GRACEFUL_TIMEOUT="30")
+    server, _ = start_gunicorn(tmp_path, DRAIN_SECONDS="30", GUNICORN_GRACEFUL_TIMEOUT="30")
     output, _ = server.communicate(timeout=20)
     assert server.returncode != 0
     assert "GUNICORN_GRACEFUL_TIMEOUT (30 s) must exceed DRAIN_SECONDS" in output

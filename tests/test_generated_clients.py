@@ -24,13 +24,12 @@ import secrets
 import shutil
 import subprocess
 import sys
-import threading
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.test_draining import _gunicorn, _wait_until_ready
+from tests.live_server import read_output, start_gunicorn, stop_gunicorn, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = ROOT / "tests" / "clients"
@@ -81,27 +80,15 @@ def start_live_api(database_url, tmp_path, users, **env):
     settings = {"DATABASE_URL": database_url, "WEB_CONCURRENCY": "1", "DRAIN_SECONDS": "0",
                 "MAIL_QUEUE_PATH": str(tmp_path / "mail"), "RATELIMIT_ENABLED": "false", "LOG_LEVEL": "WARNING",
                 **env}
-    server, bind = _gunicorn(tmp_path, **settings)
+    server, bind = start_gunicorn(tmp_path, **settings)
     live = LiveApi(f"http://{bind}", admin, password)
-    reader = threading.Thread(target=lambda: live.output.extend(server.stdout), daemon=True)
-    reader.start()
+    reader = read_output(server, live.output)
     try:
-        _wait_until_ready(server, live.base)
+        wait_until_ready(server, live.base)
     except BaseException:
-        stop_live_api(server, reader)
+        stop_gunicorn(server, reader)
         raise
     return live, server, reader
-
-
-def stop_live_api(server, reader):
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-    reader.join(timeout=10)
-    server.stdout.close()
 
 
 @pytest.fixture
@@ -110,7 +97,7 @@ def live_api(database_url, tmp_path, users):
     try:
         yield live
     finally:
-        stop_live_api(server, reader)
+        stop_gunicorn(server, reader)
     output = "".join(live.output)
     assert "Traceback" not in output, output
 

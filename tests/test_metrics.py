@@ -228,7 +228,9 @@ WORKER = textwrap.dedent("""
 
 
 def run_worker(directory, requests, mode):
-    environ = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    # The worker ends with os._exit, as gunicorn's do, so no exit hook would remove a mail queue made for it.
+    environ = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory),
+               "MAIL_QUEUE_PATH": os.path.join(directory, "mail-queue")}
     result = subprocess.run([sys.executable, "-c", WORKER, str(requests), mode], cwd=ROOT, env=environ,  # noqa: S603
                             capture_output=True, text=True, timeout=120, check=True)
     return result.stdout, int(result.stdout.rsplit("pid=", 1)[1])

@@ -17,8 +17,8 @@ from authlib.integrations.requests_client import OAuthError
 from oauthlib.oauth2 import InvalidGrantError
 from requests_oauthlib import OAuth2Session as OAuthlibSession
 
+from tests.live_server import serve
 from tests.support import ApiClient
-from tests.test_draining import _gunicorn, _wait_until_ready
 from tests.test_rate_limits import from_address, limited_client
 from tests.test_sessions import (
     LOGIN,
@@ -282,18 +282,10 @@ def test_the_openapi_document_describes_form_requests_and_oauth_errors(client):
 def live_server(database_url, tmp_path):
     """gunicorn (gunicorn.conf.py, one worker) on a free 127.0.0.1 port over the test database, access tokens living
     ACCESS_TTL seconds; stopped after the test. Yields the base URL."""
-    server, bind = _gunicorn(tmp_path, DATABASE_URL=database_url, ACCESS_TOKEN_TTL=str(ACCESS_TTL),
-                             WEB_CONCURRENCY="1", DRAIN_SECONDS="0", MAIL_QUEUE_PATH=str(tmp_path / "mail"))
-    base = f"http://{bind}"
-    try:
-        _wait_until_ready(server, base)
+    with serve(tmp_path, DATABASE_URL=database_url, ACCESS_TOKEN_TTL=str(ACCESS_TTL), WEB_CONCURRENCY="1",
+               DRAIN_SECONDS="0", MAIL_QUEUE_PATH=str(tmp_path / "mail")) as (base, output):
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        output = server.stdout.read()
-        server.stdout.close()
-    assert "Traceback" not in output
+    assert "Traceback" not in "".join(output)
 
 
 @pytest.fixture
