@@ -56,6 +56,20 @@ class InvalidCredentials(DomainError):
         super().__init__("The email or password is incorrect.")
 
 
+class AccountGone(DomainError):
+    """The authenticated account was deleted while the request ran: the answer it would have had a moment later,
+    when its access token no longer authenticates (RFC 6750 3.1 `invalid_token`). 401."""
+
+    status = 401
+    slug = "account-deleted"
+    title = "Unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="gatehouse", error="invalid_token", '
+                                   'error_description="The access token is invalid or expired"'}
+
+    def __init__(self):
+        super().__init__("A valid bearer access token is required: this account no longer exists.")
+
+
 class UserNotFound(DomainError):
     """No user has the requested id. 404."""
 

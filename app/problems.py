@@ -15,12 +15,10 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from app.errors import DomainError
 from app.extensions import discard_read_connection
 from app.media_types import PROBLEM_JSON
+from app.unit_of_work import retry_reason
 
 logger = logging.getLogger(__name__)
 
-# MySQL/MariaDB ER_LOCK_WAIT_TIMEOUT: a row or metadata lock not granted within the session's lock wait timeout
-# (app/configs.py sets it just below DATABASE_STATEMENT_TIMEOUT); the statement was rolled back, the connection is fine.
-MYSQL_LOCK_WAIT_TIMEOUT = 1205
 PROBLEM_TYPE_PREFIX = "urn:gatehouse:problem:"
 
 
@@ -86,11 +84,12 @@ def handle_rate_limited(_error):
 
 def handle_database_unavailable(error):
     """The database could not be reached, dropped or timed out the connection (DATABASE_CONNECT_TIMEOUT,
-    DATABASE_STATEMENT_TIMEOUT), or refused a lock within its lock wait timeout: 503, the client may retry. Any other
+    DATABASE_STATEMENT_TIMEOUT), or a unit of work lost every attempt at a lock race (deadlock, lock wait timeout:
+    app/unit_of_work.py): 503, the client may retry. Any other
     database error is a bug (handle_unexpected: 500). The request's read connection is discarded, not returned to
     the pool (returning it would wait on the server again)."""
     if isinstance(error, DBAPIError) and not isinstance(error, (OperationalError, InterfaceError)) \
-            and not error.connection_invalidated and getattr(error.orig, "errno", None) != MYSQL_LOCK_WAIT_TIMEOUT:
+            and not error.connection_invalidated and retry_reason(error) is None:
         return handle_unexpected(error)
     discard_read_connection()
     logger.error("database unavailable: %s (%s)", error.__class__.__name__, error.orig.__class__.__name__)

@@ -6,6 +6,7 @@ from alembic import context
 from flask import current_app
 
 from app.configs import unbounded_engine_options
+from app.extensions import SQLITE_BEGIN
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -100,14 +101,33 @@ def run_migrations_online():
         connectable = sa.create_engine(connectable.url, poolclass=sa.pool.NullPool, **unbounded)
 
     with connectable.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch migrations rebuild a SQLite table (copy, DROP, rename); with foreign keys enforced, the DROP would
+            # first delete (ON DELETE CASCADE) every row that refers to it. The pragma only takes effect outside a
+            # transaction: no BEGIN for it (app/extensions.py), then one (deferred) transaction for the migrations.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+            connection.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
+            # SQLite runs DDL in transactions too (now that a BEGIN is issued): an upgrade that fails half-way
+            # leaves the database as it was.
+            transactional_ddl=True if sqlite else None,
             **conf_args
         )
 
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migrations left rows whose foreign key points nowhere: {broken[:5]}")
+        if sqlite:
+            connection.execution_options(**{SQLITE_BEGIN: None})
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")  # the pooled connection goes back as it came
+            connection.commit()
 
 
 if context.is_offline_mode():

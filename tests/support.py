@@ -95,25 +95,22 @@ class ContractAccounts:
         self.app = app
 
     def token(self, admin=False):
-        import transaction
-
-        from app.entities import User
-        from app.extensions import db
         from app.services.passwords import PasswordService
         from app.services.sessions import SessionService
+        from app.unit_of_work import lock_user, run
 
         email = self.ADMIN_EMAIL if admin else self.USER_EMAIL
         roles = [Role.USER.value, Role.ADMIN.value] if admin else [Role.USER.value]
         with self.app.app_context():
             users = resolve(UserService)
-            user = users.find_by_email(email)
-            if user is None:
-                user = users.create(email=email, name="Contract", password=DEFAULT_PASSWORD, roles=roles)
-            else:
-                with transaction.manager:
-                    user = db.session.get(User, user.id)
-                    user.is_active, user.roles = True, roles
-                    if not resolve(PasswordService).verify(user.password_hash, DEFAULT_PASSWORD):
-                        user.password_hash = resolve(PasswordService).hash(DEFAULT_PASSWORD)
-            with transaction.manager:
+            found = users.find_by_email(email)
+            if found is None:
+                found = users.create(email=email, name="Contract", password=DEFAULT_PASSWORD, roles=roles)
+
+            def sign_in():
+                user = lock_user(found.id)
+                user.is_active, user.roles = True, roles
+                if not resolve(PasswordService).verify(user.password_hash, DEFAULT_PASSWORD):
+                    user.password_hash = resolve(PasswordService).hash(DEFAULT_PASSWORD)
                 return resolve(SessionService).start(user, "password").access_token
+            return run(sign_in)

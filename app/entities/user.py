@@ -60,6 +60,9 @@ class User(DerivedUserFacts, db.Model):
         Index(None, "name", "id"),
         Index(None, "name_key", "id"),
         Index(None, "is_active", "id"),
+        # SQLite: ids are never reused, as on MySQL/MariaDB (without it SQLite hands out the highest deleted id again,
+        # and a new account would inherit the deleted one's audit trail).
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -27,6 +27,7 @@ from app.extensions import db
 from app.http_policies import security_headers
 from app.observability.logs import REQUEST_ID_ENVIRON, REQUEST_ID_HEADER, request_id_for
 from app.problems import problem_response
+from app.unit_of_work import transaction_retried
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ class Metrics:
                                       "login.failed), by method", ("method",), registry=own)
         self.security_events = Counter("gatehouse_security_events", "Committed audit events, by type", ("type",),
                                        registry=own)
+        self.transaction_retries = Counter("gatehouse_transaction_retries", "Units of work run again after losing a "
+                                           "lock race (app/unit_of_work.py), by reason", ("reason",), registry=own)
         self.pool_checked_out = Gauge("gatehouse_db_pool_checked_out", "Database connections checked out of the "
                                       "pool (summed over live processes)", multiprocess_mode="livesum", registry=own)
         self.pool_size = Gauge("gatehouse_db_pool_size", "Connections the pool keeps per process (pool_size; up to "
@@ -106,6 +109,10 @@ class Metrics:
         self.security_events.labels(event_type).inc()
         if event_type == AuditEventType.LOGIN_FAILED:
             self.login_failures.labels(str(details.get("method", "unknown"))).inc()
+
+    def observe_transaction_retry(self, _app, name=None, reason="unknown"):
+        """A `transaction_retried` receiver: count one retried unit of work (`reason`: a retry_reason slug)."""
+        self.transaction_retries.labels(reason).inc()
 
     def watch_pool(self, engine):
         """Track `engine`'s connection pool: its size now, and checkouts and checkins from now on."""
@@ -204,6 +211,7 @@ def register_metrics(app, audit):
     with app.app_context():
         metrics.watch_pool(db.engine)
     audit.add_listener(metrics.observe_audit_event)
+    transaction_retried.connect(metrics.observe_transaction_retry, sender=app)
     endpoint = MetricsEndpoint(app, metrics)
     app.wsgi_app = MetricsMount(app.wsgi_app, endpoint)
     app.extensions["gatehouse.metrics"] = metrics

@@ -1,15 +1,15 @@
 """Password login: credentials in, a new session's token pair out; every attempt is audited."""
-import transaction
 from injector import inject
 
-from app.entities import AuditEventType, User
+from app.entities import AuditEventType
 from app.entities.user_row import credentials_by_email
 from app.errors import InvalidCredentials
-from app.extensions import db, read_connection
+from app.extensions import read_connection
 from app.services.audit import NO_CLIENT, AuditService
 from app.services.passwords import PasswordService
 from app.services.sessions import SessionService
 from app.services.users import normalize_email
+from app.unit_of_work import lock_user, run
 
 
 class AuthService:
@@ -35,18 +35,23 @@ class AuthService:
             self.passwords.verify_dummy(password)
         elif self.passwords.verify(user.password_hash, password) and user.is_active:
             new_hash = self.passwords.hash(password) if self.passwords.needs_rehash(user.password_hash) else None
-            with transaction.manager:
+
+            def start_session():
                 # The password was checked against a read made before the (slow) verification: the session starts
                 # only if the account is still active with that same password, under the row lock a password
                 # change, reset or deactivation takes too (which end sessions), so no session outlives one.
-                stored = db.session.get(User, user.id, with_for_update=True)
-                if stored is not None and stored.is_active and stored.password_hash == user.password_hash:
-                    if new_hash is not None:
-                        stored.password_hash = new_hash
-                    tokens = self.sessions.start(stored, "password")
-                    self.audit.record(AuditEventType.LOGIN_SUCCEEDED, user.id, client, method="password")
-                    return tokens
-        with transaction.manager:
-            self.audit.record(AuditEventType.LOGIN_FAILED, user.id if user is not None else None, client,
-                              method="password")
+                stored = lock_user(user.id)
+                if stored is None or not stored.is_active or stored.password_hash != user.password_hash:
+                    return None
+                if new_hash is not None:
+                    stored.password_hash = new_hash
+                tokens = self.sessions.start(stored, "password")
+                self.audit.record(AuditEventType.LOGIN_SUCCEEDED, user.id, client, method="password")
+                return tokens
+
+            tokens = run(start_session, "AuthService.login")
+            if tokens is not None:
+                return tokens
+        run(lambda: self.audit.record(AuditEventType.LOGIN_FAILED, user.id if user is not None else None, client,
+                                      method="password"), "AuthService.login.failed")
         raise InvalidCredentials()

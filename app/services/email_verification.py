@@ -1,16 +1,15 @@
 """Email verification: a mailed single-use token proves the owner receives mail at the account's address."""
-import transaction
 from flask import Config
 from injector import inject
 
-from app.entities import AuditEventType, TokenPurpose, User
+from app.entities import AuditEventType, TokenPurpose
 from app.entities.types import utcnow
-from app.errors import InvalidOneTimeToken, UserNotFound
-from app.extensions import db
+from app.errors import AccountGone, InvalidOneTimeToken
 from app.services.account_mail import AccountMail
 from app.services.audit import NO_CLIENT, AuditService
 from app.services.events import UserEvents
 from app.services.one_time_tokens import OneTimeTokenService
+from app.unit_of_work import lock_user, unit_of_work
 
 
 class EmailVerificationService:
@@ -27,29 +26,29 @@ class EmailVerificationService:
         """Issue a token for `user` (a flushed User) and queue the message, in the current transaction."""
         self.mail.verification(user, self.tokens.issue(user, TokenPurpose.VERIFY_EMAIL, self.ttl))
 
+    @unit_of_work
     def resend(self, user_id):
-        """Send a new verification message (the previous token stops working). Returns False, sending nothing, when
-        the email is verified already. Raises UserNotFound."""
-        with transaction.manager:
-            user = db.session.get(User, user_id)
-            if user is None:
-                raise UserNotFound(f"No user has id {user_id}.")
-            if user.email_verified:
-                return False
-            self.send(user)
+        """Send a new verification message to user `user_id` (the previous token stops working). Returns False,
+        sending nothing, when the email is verified already. Raises AccountGone (the caller's account was deleted
+        meanwhile)."""
+        user = lock_user(user_id)
+        if user is None:
+            raise AccountGone()
+        if user.email_verified:
+            return False
+        self.send(user)
         return True
 
+    @unit_of_work
     def verify(self, token, client=NO_CLIENT):
         """Mark the email the token was sent to as verified. Raises InvalidOneTimeToken (unknown, expired, used,
         superseded, or the account's email changed since it was sent)."""
-        with transaction.manager:
-            found = self.tokens.redeem(token, TokenPurpose.VERIFY_EMAIL)
-            user = db.session.get(User, found.user_id, with_for_update=True)
-            if user is None or user.email != found.email:
-                raise InvalidOneTimeToken()
-            if user.email_verified_at is None:
-                user.email_verified_at = utcnow()
-                self.audit.record(AuditEventType.EMAIL_VERIFIED, user.id, client)
+        found, user = self.tokens.redeem(token, TokenPurpose.VERIFY_EMAIL)
+        if user.email != found.email:
+            raise InvalidOneTimeToken()
+        if user.email_verified_at is None:
+            user.email_verified_at = utcnow()
+            self.audit.record(AuditEventType.EMAIL_VERIFIED, user.id, client)
 
 
 class MailingUserEvents(UserEvents):

@@ -6,21 +6,19 @@ proved the owner reads it) and ends every session of the account.
 """
 import time
 
-import transaction
 from flask import Config
 from injector import inject
-from sqlalchemy import select
 
-from app.entities import AuditEventType, TokenPurpose, User
+from app.entities import AuditEventType, TokenPurpose
 from app.entities.types import utcnow
 from app.errors import DependencyUnavailable, InvalidOneTimeToken
-from app.extensions import db
 from app.services.account_mail import AccountMail
 from app.services.audit import NO_CLIENT, AuditService
 from app.services.one_time_tokens import OneTimeTokenService
 from app.services.passwords import PasswordService
 from app.services.sessions import SessionService
 from app.services.users import normalize_email
+from app.unit_of_work import lock_user_by_email, run, unit_of_work
 
 # Seconds a reset request takes at least, whatever the address: mailing a token (a row, a queue file) costs a few
 # ms that an unknown address does not, and bench/enumeration_timing.py measured that difference (+60%). Above the
@@ -46,22 +44,28 @@ class PasswordResetService:
         either way, after at least REQUEST_RESPONSE_FLOOR seconds either way (callers must not be able to tell).
         The previous reset token of the account stops working."""
         started = time.monotonic()
+        found = []
+
+        def request():
+            # A locking read: an account deleted meanwhile is not found (and no token refers to a row being deleted).
+            user = lock_user_by_email(normalize_email(email))
+            found[:] = [user]
+            if user is not None and user.is_active:
+                self.mail.password_reset(user, self.tokens.issue(user, TokenPurpose.RESET_PASSWORD, self.ttl))
+            self.audit.record(AuditEventType.PASSWORD_RESET_REQUESTED, user.id if user is not None else None, client)
+
         try:
-            with transaction.manager:
-                user = db.session.scalars(select(User).where(User.email == normalize_email(email))).unique().first()
-                if user is not None and user.is_active:
-                    self.mail.password_reset(user, self.tokens.issue(user, TokenPurpose.RESET_PASSWORD, self.ttl))
-                self.audit.record(AuditEventType.PASSWORD_RESET_REQUESTED, user.id if user is not None else None,
-                                  client)
+            run(request, "PasswordResetService.request")
         except DependencyUnavailable:
             # The mail queue is down: no token was issued (rolled back). Answering 503 only for registered
             # addresses would tell them apart, so the caller gets the same answer; the failure is logged (mail.py)
             # and audited.
-            with transaction.manager:
-                self.audit.record(AuditEventType.PASSWORD_RESET_REQUESTED, user.id, client, mail_queued=False)
+            run(lambda: self.audit.record(AuditEventType.PASSWORD_RESET_REQUESTED, found[0].id, client,
+                                          mail_queued=False), "PasswordResetService.request.audit")
         finally:
             time.sleep(max(0.0, REQUEST_RESPONSE_FLOOR - (time.monotonic() - started)))
 
+    @unit_of_work
     def confirm(self, token, new_password, client=NO_CLIENT):
         """Set `new_password` on the account the token was sent for, end all its sessions, record `password.reset`.
 
@@ -69,16 +73,14 @@ class PasswordResetService:
         ValidationFailed (password policy). A rejected password aborts the transaction, which undoes the token's
         redemption: the token stays usable.
         """
-        with transaction.manager:
-            found = self.tokens.redeem(token, TokenPurpose.RESET_PASSWORD)
-            user = db.session.get(User, found.user_id, with_for_update=True)
-            if user is None or not user.is_active or user.email != found.email:
-                raise InvalidOneTimeToken()
-            self.passwords.check_policy(new_password, user.email, field="new_password")
-            user.password_hash = self.passwords.hash(new_password)
-            user.revoke_tokens()
-            if user.email_verified_at is None:
-                user.email_verified_at = utcnow()
-            user.updated_at = utcnow()
-            self.sessions.end_all(user.id, "password_reset", client, record=False)
-            self.audit.record(AuditEventType.PASSWORD_RESET, user.id, client)
+        found, user = self.tokens.redeem(token, TokenPurpose.RESET_PASSWORD)
+        if not user.is_active or user.email != found.email:
+            raise InvalidOneTimeToken()
+        self.passwords.check_policy(new_password, user.email, field="new_password")
+        user.password_hash = self.passwords.hash(new_password)
+        user.revoke_tokens()
+        if user.email_verified_at is None:
+            user.email_verified_at = utcnow()
+        user.updated_at = utcnow()
+        self.sessions.end_all(user.id, "password_reset", client, record=False)
+        self.audit.record(AuditEventType.PASSWORD_RESET, user.id, client)

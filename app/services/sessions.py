@@ -3,24 +3,24 @@
 Follows the OAuth 2.0 Security Best Current Practice (RFC 9700 4.14.2) for refresh token rotation: every refresh
 spends the presented token and issues a new one in the same session (token family); presenting a spent token again
 means it leaked, so the whole family is revoked. Spending is one conditional UPDATE (`... WHERE spent_at IS NULL`)
-made while holding the session's row lock, so of two concurrent refreshes with one token exactly one succeeds and the
-other answers 401 (never a deadlock), on every database.
+made while holding the user's row lock (app/unit_of_work.py: the lock every use case on an account takes first), so
+of two concurrent refreshes with one token exactly one succeeds and the other answers 401, on every database.
 """
 import datetime as dt
 
-import transaction
 from flask import Config
 from injector import inject
 from sqlalchemy import bindparam, delete, select, update
 
-from app.entities import AuditEventType, AuthSession, RefreshToken, User
+from app.entities import AuditEventType, AuthSession, RefreshToken
 from app.entities.session import REVOKE_REASON_MAX_LENGTH
 from app.entities.types import utcnow
-from app.errors import InvalidRefreshToken
+from app.errors import AccountGone, InvalidRefreshToken
 from app.extensions import db
 from app.services.audit import NO_CLIENT, AuditService
 from app.services.random_tokens import new_token, token_digest
 from app.services.tokens import AccessTokenService
+from app.unit_of_work import lock_user, require_user_lock, unit_of_work
 
 _TOKENS = RefreshToken.__table__.c
 _SESSIONS = AuthSession.__table__.c
@@ -46,7 +46,8 @@ class SessionService:
 
     def start(self, user, method):
         """Open a session for `user` (a User or UserRow) signed in by `method` ("password", "social:google") and
-        return its TokenResponse (access and refresh token). Must run inside `transaction.manager`."""
+        return its TokenResponse (access and refresh token). Inside a unit of work that locked `user`."""
+        require_user_lock(user.id)
         now = utcnow()
         session = AuthSession(user_id=user.id, method=method, created_at=now, expires_at=now)
         db.session.add(session)
@@ -57,33 +58,44 @@ class SessionService:
         """Spend `refresh_token` and return a new TokenResponse in the same session.
 
         Raises InvalidRefreshToken when the token is unknown, expired, spent, or its session is revoked or expired or
-        its user inactive. A spent token presented again revokes its session (every token of the family) and
-        records `refresh_token.reused`; that revocation commits even though the call fails.
+        its user inactive or deleted. A spent token presented again revokes its session (every token of the family)
+        and records `refresh_token.reused`; that revocation commits even though the call fails.
         """
-        digest, now = token_digest(refresh_token), utcnow()
-        with transaction.manager:
-            # Lock the session (the token family) before spending: concurrent refreshes of one family then queue on
-            # its row. Spending first let a loser wait on the token's unique-index entry, and the winner's insert of
-            # the new token next to it deadlocked with that wait on InnoDB (the loser answered 500, not 401).
-            session_id = db.session.scalar(select(_TOKENS.session_id).where(_TOKENS.token_digest == digest))
-            session = None if session_id is None else db.session.get(AuthSession, session_id, with_for_update=True)
-            if session is None:
-                raise InvalidRefreshToken()
-            if db.session.execute(_SPEND, {"digest": digest, "now": now}).rowcount == 1:
-                user = db.session.get(User, session.user_id)
-                if not session.is_revoked and session.expires_at > now and user.is_active:
-                    return self.tokens.issue(user, session.id, self._add_refresh_token(session, now))
-            # A locking (current) read: a plain one would see the snapshot taken before a concurrent winner committed.
-            elif db.session.scalar(select(_TOKENS.spent_at).where(_TOKENS.token_digest == digest)
-                                   .with_for_update()) is not None:
-                session.revoke("refresh_token_reused", now)
-                self.audit.record(AuditEventType.REFRESH_TOKEN_REUSED, session.user_id, client, session_id=session.id)
-        raise InvalidRefreshToken()
+        tokens = self._refresh(refresh_token, client)
+        if tokens is None:
+            raise InvalidRefreshToken()
+        return tokens
 
+    @unit_of_work
+    def _refresh(self, refresh_token, client):
+        """refresh's unit of work: the new TokenResponse, or None (after committing what a refused refresh writes:
+        the spent token, a reuse's revocation). Raises InvalidRefreshToken (nothing written)."""
+        digest, now = token_digest(refresh_token), utcnow()
+        # The user's row first, then the session (the token family), then the token: concurrent refreshes of one
+        # family queue on the user's row. (Spending first let a loser wait on the token's unique-index entry, and the
+        # winner's insert of the new token next to it deadlocked with that wait on InnoDB.)
+        owner = self._refresh_token_owner(refresh_token)
+        user = None if owner is None else lock_user(owner.user_id)
+        session = None if user is None else db.session.get(AuthSession, owner.id, with_for_update=True)
+        if session is None:
+            raise InvalidRefreshToken()
+        if db.session.execute(_SPEND, {"digest": digest, "now": now}).rowcount == 1:
+            if not session.is_revoked and session.expires_at > now and user.is_active:
+                return self.tokens.issue(user, session.id, self._add_refresh_token(session, now))
+        # A locking (current) read: a plain one would see the snapshot taken before a concurrent winner committed.
+        elif db.session.scalar(select(_TOKENS.spent_at).where(_TOKENS.token_digest == digest)
+                               .with_for_update()) is not None:
+            session.revoke("refresh_token_reused", now)
+            self.audit.record(AuditEventType.REFRESH_TOKEN_REUSED, session.user_id, client, session_id=session.id)
+        return None
+
+    @unit_of_work
     def end(self, user_id, session_id, client=NO_CLIENT):
-        """Logout: revoke session `session_id` of `user_id` (its access and refresh tokens stop working at once)."""
-        with transaction.manager:
-            self._end(user_id, session_id, "logout", client)
+        """Logout: revoke session `session_id` of `user_id` (its access and refresh tokens stop working at once).
+        Raises AccountGone when the user was deleted meanwhile (their sessions went with them)."""
+        if lock_user(user_id) is None:
+            raise AccountGone()
+        self._end(user_id, session_id, "logout", client)
 
     def revoke(self, token, token_type_hint=None, client=NO_CLIENT):
         """RFC 7009 token revocation: end the session `token` belongs to, as logout does (reason "revocation").
@@ -97,22 +109,31 @@ class SessionService:
         lookups = [self._refresh_token_owner, self._access_token_owner]
         if token_type_hint == "access_token":  # noqa: S105  (an RFC 7009 hint, not a secret)
             lookups.reverse()
-        with transaction.manager:
-            for lookup in lookups:
-                owner = lookup(token)
-                if owner is not None:
-                    self._end(*owner, "revocation", client)
-                    return True
+        return self._revoke(lookups, token, client)
+
+    @unit_of_work
+    def _revoke(self, lookups, token, client):
+        for lookup in lookups:
+            owner = lookup(token)
+            if owner is not None:
+                if lock_user(owner[0]) is None:  # deleted meanwhile, with every session: nothing left to end
+                    return False
+                self._end(*owner, "revocation", client)
+                return True
         return False
 
+    @unit_of_work
     def end_everywhere(self, user_id, client=NO_CLIENT):
-        """Logout-all: end every session of `user_id` (so all its access and refresh tokens); record `logout.all`."""
-        with transaction.manager:
-            self.end_all(user_id, "logout_all", client)
+        """Logout-all: end every session of `user_id` (so all its access and refresh tokens); record `logout.all`.
+        Raises AccountGone when the user was deleted meanwhile."""
+        if lock_user(user_id) is None:
+            raise AccountGone()
+        self.end_all(user_id, "logout_all", client)
 
     def end_all(self, user_id, reason, client=NO_CLIENT, record=True):
         """Revoke every live session of `user_id` (`reason`: a short slug stored with them). Returns how many.
-        Must run inside `transaction.manager` (callers combine it with the change that requires it)."""
+        Inside a unit of work that locked the user (callers combine it with the change that requires it)."""
+        require_user_lock(user_id)
         ended = db.session.execute(
             update(AuthSession.__table__)
             .where(_SESSIONS.user_id == user_id, _SESSIONS.revoked_at.is_(None))
@@ -125,15 +146,20 @@ class SessionService:
         """Delete sessions (with their refresh tokens) that expired before `now`; keep revoked but unexpired
         sessions, so a leaked spent token is still recognised as reuse until it would have expired. Returns how many
         sessions were deleted."""
-        now = now or utcnow()
-        with transaction.manager:
-            # Child rows first: SQLite without foreign-key enforcement (a shell, a script) must not leave orphans.
-            expired = select(_SESSIONS.id).where(_SESSIONS.expires_at < now).scalar_subquery()
-            db.session.execute(delete(RefreshToken.__table__).where(_TOKENS.session_id.in_(expired)))
-            return db.session.execute(delete(AuthSession.__table__).where(_SESSIONS.expires_at < now)).rowcount
+        return self._purge_expired(now or utcnow())
+
+    @unit_of_work
+    def _purge_expired(self, now):
+        # Child rows first: SQLite without foreign-key enforcement (a shell, a script) must not leave orphans. No user
+        # row is locked (a bulk delete of rows nobody can use any more): a deadlock with a use case is retried.
+        expired = select(_SESSIONS.id).where(_SESSIONS.expires_at < now).scalar_subquery()
+        db.session.execute(delete(RefreshToken.__table__).where(_TOKENS.session_id.in_(expired)))
+        return db.session.execute(delete(AuthSession.__table__).where(_SESSIONS.expires_at < now)).rowcount
 
     def _end(self, user_id, session_id, reason, client):
-        """Revoke session `session_id` if it is `user_id`'s and record `logout`. Inside `transaction.manager`."""
+        """Revoke session `session_id` if it is `user_id`'s and record `logout`. Inside a unit of work that locked
+        the user."""
+        require_user_lock(user_id)
         session = db.session.get(AuthSession, session_id, with_for_update=True)
         if session is not None and session.user_id == user_id:
             session.revoke(reason)

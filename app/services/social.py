@@ -9,14 +9,13 @@ import logging
 from dataclasses import dataclass
 
 import jwt
-import transaction
 from flask import Config
 from injector import inject
 from marshmallow import ValidationError, validate
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.entities import AuditEventType, SocialIdentity, User
+from app.entities import AuditEventType, SocialIdentity
 from app.entities.social_identity import SUBJECT_MAX_LENGTH
 from app.entities.types import utcnow
 from app.entities.user import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH
@@ -24,7 +23,8 @@ from app.errors import DependencyUnavailable, EmailTaken, InvalidIdToken, Provid
 from app.extensions import db
 from app.services.audit import NO_CLIENT, AuditService
 from app.services.sessions import SessionService
-from app.services.users import add_user, email_transaction, storable_email
+from app.services.users import add_user, storable_email
+from app.unit_of_work import ConcurrentChange, lock_user, lock_user_by_email, run
 
 logger = logging.getLogger(__name__)
 
@@ -139,31 +139,39 @@ class SocialLoginService:
         method = f"social:{provider}"
         try:
             claims = self.verifier.verify(provider, id_token)
+
+            def sign_in():
+                user = self._user_for(provider, claims, client)
+                tokens = self.sessions.start(user, method)
+                self.audit.record(AuditEventType.LOGIN_SUCCEEDED, user.id, client, method=method)
+                return tokens
+
             for attempt in (1, 2):  # a concurrent first login of the same account may insert the link first
                 try:
-                    with email_transaction():
-                        user = self._user_for(provider, claims, client)
-                        tokens = self.sessions.start(user, method)
-                        self.audit.record(AuditEventType.LOGIN_SUCCEEDED, user.id, client, method=method)
-                    return tokens
+                    return run(sign_in, "SocialLoginService.login")
                 except (IntegrityError, EmailTaken):
                     if attempt == 2:
                         raise
         except InvalidIdToken as error:
-            with transaction.manager:
-                self.audit.record(AuditEventType.LOGIN_FAILED, error.user_id, client, method=method,
-                                  reason=error.reason)
+            user_id, reason = error.user_id, error.reason
+            run(lambda: self.audit.record(AuditEventType.LOGIN_FAILED, user_id, client, method=method, reason=reason),
+                "SocialLoginService.login.failed")
             raise
 
     def _user_for(self, provider, claims, client):
         """The active user the verified `claims` sign in as, linked or created as `login` describes (inside the
-        transaction). Raises InvalidIdToken for an inactive account or a refused link, changing nothing."""
+        unit of work, which holds the user's row lock). Raises InvalidIdToken for an inactive account or a refused
+        link, changing nothing; ConcurrentChange (the unit of work runs again) when the linked account was deleted
+        between finding its link and locking it."""
         identity = db.session.scalars(select(SocialIdentity).where(
             SocialIdentity.provider == provider, SocialIdentity.subject == claims["sub"])).first()
         if identity is not None:
-            return _active(db.session.get(User, identity.user_id, with_for_update=True))
+            user = lock_user(identity.user_id)
+            if user is None:
+                raise ConcurrentChange(f"user {identity.user_id} was deleted")
+            return _active(user)
         email = storable_email(claims["email"])
-        user = db.session.scalars(select(User).where(User.email == email).with_for_update()).unique().first()
+        user = lock_user_by_email(email)
         created = user is None
         if created:
             user = add_user(email, _display_name(claims), email_verified_at=utcnow())

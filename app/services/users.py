@@ -1,23 +1,18 @@
 """Account use cases: register, read, list, update and delete users.
 
-Each writing method is one unit of work (`with transaction.manager:`, or `with email_transaction():` when it may
-write an email): all of it commits, or none of it does. Methods take and return plain values and `User` entities;
-the controllers turn them into JSON through the DTOs.
+Each writing method is one unit of work (app/unit_of_work.py): all of it commits, or none of it does; it locks the
+account's row before anything else and runs again if it loses a lock race. Methods take and return plain values and
+`User` entities; the controllers turn them into JSON through the DTOs.
 """
-import re
-from contextlib import contextmanager
-
-import transaction
 from injector import inject
 from sqlalchemy import and_, bindparam, or_, select
-from sqlalchemy.exc import IntegrityError
 
 from app.entities import DEFAULT_ROLES, AuditEventType, Role, RoleGrant, User
 from app.entities.types import utcnow
 from app.entities.user import EMAIL_MAX_LENGTH
 from app.entities.user_row import UserRow, user_row_by_id, user_rows
 from app.errors import (
-    EmailTaken,
+    AccountGone,
     ReauthenticationRequired,
     SelfLockout,
     UserNotFound,
@@ -30,6 +25,7 @@ from app.services.events import UserEvents
 from app.services.pagination import DEFAULT_PAGE_SIZE, paginate, sort_orders
 from app.services.passwords import PasswordService
 from app.services.sessions import SessionService
+from app.unit_of_work import lock_user, lock_user_by_email, locked_new_user, run, unit_of_work
 
 
 def normalize_email(email):
@@ -82,12 +78,13 @@ class UserService:
             raise UserNotFound(f"No user has id {user_id}.")
         return user
 
-    def _get_for_update(self, user_id, expected_versions):
-        """Lock and return the User (inside a transaction). `expected_versions`: None, or the version tags the
-        client accepts (If-Match). Raises UserNotFound, VersionMismatch."""
-        user = db.session.get(User, user_id, with_for_update=True)
+    @staticmethod
+    def _get_for_update(user_id, expected_versions, gone=None):
+        """Lock and return the User (inside a unit of work). `expected_versions`: None, or the version tags the
+        client accepts (If-Match). Raises `gone` when no user has the id (default UserNotFound), VersionMismatch."""
+        user = lock_user(user_id)
         if user is None:
-            raise UserNotFound(f"No user has id {user_id}.")
+            raise gone or UserNotFound(f"No user has id {user_id}.")
         if expected_versions is not None and user.version_tag not in expected_versions:
             raise VersionMismatch()
         return user
@@ -148,13 +145,15 @@ class UserService:
         password_hash = None
         if password is not None:
             self.passwords.check_policy(password, email)
-            password_hash = self.passwords.hash(password)  # slow: hashed before the transaction opens
-        with email_transaction():
+            password_hash = self.passwords.hash(password)  # slow: hashed before the unit of work begins
+
+        def create():
             user = add_user(email, name, password_hash, roles, is_active, email_verified_at)
             self.audit.record(AuditEventType.USER_REGISTERED, user.id, client, actor_id=actor_id,
                               roles=user.roles)
             self.events.user_created(user)
-        return user
+            return user
+        return run(create, "UserService.create")
 
     def update_me(self, user_id, name=None, password=None, current_password=None, expected_versions=None,
                   client=NO_CLIENT):
@@ -163,27 +162,32 @@ class UserService:
         Changing the password needs `current_password`, ends every session of the user (this one too: sign in
         again) and records `password.changed`.
         Raises ReauthenticationRequired (missing or wrong current password), ValidationFailed (policy),
-        UserNotFound, VersionMismatch.
+        AccountGone (deleted meanwhile), VersionMismatch.
         """
+        def update_me():
+            user = self._get_for_update(user_id, expected_versions, gone=AccountGone())
+            if password is not None:
+                if current_password is None:
+                    raise ReauthenticationRequired("Required to change the password.")
+                # Checked under the row lock: of two changes made with the same current password, the second finds
+                # the first one's new hash here and is refused.
+                if not self.passwords.verify(user.password_hash, current_password):
+                    raise ReauthenticationRequired("Incorrect password.", wrong_password=True)
+                self._set_password(user, password, client)
+            if name is not None:
+                user.name = name
+            user.updated_at = utcnow()
+            return user
+
         try:
-            with transaction.manager:
-                user = self._get_for_update(user_id, expected_versions)
-                if password is not None:
-                    if current_password is None:
-                        raise ReauthenticationRequired("Required to change the password.")
-                    if not self.passwords.verify(user.password_hash, current_password):
-                        raise ReauthenticationRequired("Incorrect password.", wrong_password=True)
-                    self._set_password(user, password, client)
-                if name is not None:
-                    user.name = name
-                user.updated_at = utcnow()
+            return run(update_me, "UserService.update_me")
         except ReauthenticationRequired as error:
             if error.wrong_password:  # a password guess, like a failed login: audited (and rate limited)
-                with transaction.manager:
-                    self.audit.record(AuditEventType.LOGIN_FAILED, user_id, client, method="reauthentication")
+                run(lambda: self.audit.record(AuditEventType.LOGIN_FAILED, user_id, client, method="reauthentication"),
+                    "UserService.update_me.audit")
             raise
-        return user
 
+    @unit_of_work
     def update(self, actor_id, user_id, expected_versions=None, client=NO_CLIENT, **changes):
         """Apply an admin's `changes` (any of name, email, password, roles, is_active) to a user. Returns the User.
 
@@ -194,37 +198,36 @@ class UserService:
         Raises UserNotFound, EmailTaken, ValidationFailed, VersionMismatch, SelfLockout (an admin demoting or
         deactivating themselves).
         """
-        with email_transaction():  # ending sessions below flushes the new email: see email_transaction
-            user = self._get_for_update(user_id, expected_versions)
-            if user.id == actor_id:
-                if "roles" in changes and Role.ADMIN.value not in changes["roles"]:
-                    raise SelfLockout("You cannot remove your own admin role.")
-                if changes.get("is_active") is False:
-                    raise SelfLockout("You cannot deactivate your own account.")
-            if "email" in changes:
-                email = storable_email(changes["email"])
-                if email != user.email:  # the recovery channel moves: audited, and to be verified again
-                    self.audit.record(AuditEventType.EMAIL_CHANGED, user.id, client, actor_id=actor_id)
-                    user.email, user.email_verified_at = email, None
-            if "name" in changes:
-                user.name = changes["name"]
-            if "roles" in changes and set(changes["roles"]) != set(user.roles):
-                before = user.roles
-                user.roles = changes["roles"]
-                self.audit.record(AuditEventType.ROLES_CHANGED, user.id, client, actor_id=actor_id, before=before,
-                                  after=user.roles)
-                if set(before) - set(user.roles):
-                    self.sessions.end_all(user.id, "roles_reduced", client, record=False)
-            if "is_active" in changes and changes["is_active"] != user.is_active:
-                user.is_active = changes["is_active"]
-                self.audit.record(AuditEventType.ACTIVATION_CHANGED, user.id, client, actor_id=actor_id,
-                                  is_active=user.is_active)
-                if not user.is_active:
-                    user.revoke_tokens()
-                    self.sessions.end_all(user.id, "deactivated", client, record=False)
-            if changes.get("password") is not None:
-                self._set_password(user, changes["password"], client, actor_id)
-            user.updated_at = utcnow()
+        user = self._get_for_update(user_id, expected_versions)
+        if user.id == actor_id:
+            if "roles" in changes and Role.ADMIN.value not in changes["roles"]:
+                raise SelfLockout("You cannot remove your own admin role.")
+            if changes.get("is_active") is False:
+                raise SelfLockout("You cannot deactivate your own account.")
+        if "email" in changes:
+            email = storable_email(changes["email"])
+            if email != user.email:  # the recovery channel moves: audited, and to be verified again
+                self.audit.record(AuditEventType.EMAIL_CHANGED, user.id, client, actor_id=actor_id)
+                user.email, user.email_verified_at = email, None
+        if "name" in changes:
+            user.name = changes["name"]
+        if "roles" in changes and set(changes["roles"]) != set(user.roles):
+            before = user.roles
+            user.roles = changes["roles"]
+            self.audit.record(AuditEventType.ROLES_CHANGED, user.id, client, actor_id=actor_id, before=before,
+                              after=user.roles)
+            if set(before) - set(user.roles):
+                self.sessions.end_all(user.id, "roles_reduced", client, record=False)
+        if "is_active" in changes and changes["is_active"] != user.is_active:
+            user.is_active = changes["is_active"]
+            self.audit.record(AuditEventType.ACTIVATION_CHANGED, user.id, client, actor_id=actor_id,
+                              is_active=user.is_active)
+            if not user.is_active:
+                user.revoke_tokens()
+                self.sessions.end_all(user.id, "deactivated", client, record=False)
+        if changes.get("password") is not None:
+            self._set_password(user, changes["password"], client, actor_id)
+        user.updated_at = utcnow()
         return user
 
     def delete(self, actor_id, user_id, expected_versions=None, client=NO_CLIENT):
@@ -232,10 +235,12 @@ class UserService:
         Raises UserNotFound, VersionMismatch, SelfLockout (yourself)."""
         if actor_id == user_id:
             raise SelfLockout("You cannot delete your own account.")
-        with transaction.manager:
+
+        def delete():
             user = self._get_for_update(user_id, expected_versions)
             self.audit.record(AuditEventType.USER_DELETED, user.id, client, actor_id=actor_id)
             db.session.delete(user)
+        run(delete, "UserService.delete")
 
     def ensure_admin(self, email, name, password=None):
         """Create an admin account, or grant the admin role to the existing account with this email.
@@ -243,8 +248,8 @@ class UserService:
         Returns (User, created). An existing account keeps its password (re-running a bootstrap must not undo a
         password change); a new one gets `password` (checked against the policy) or none.
         """
-        with transaction.manager:
-            user = self.find_by_email(email)
+        def promote():
+            user = lock_user_by_email(normalize_email(email))
             if user is not None:
                 before = user.roles
                 user.roles = set(before) | {Role.ADMIN.value}
@@ -252,7 +257,11 @@ class UserService:
                     self.audit.record(AuditEventType.ROLES_CHANGED, user.id, before=before, after=user.roles,
                                       source="cli")
                 user.updated_at = utcnow()
-                return user, False
+            return user
+
+        user = run(promote, "UserService.ensure_admin")
+        if user is not None:
+            return user, False
         return self.create(email, name, password, roles=(Role.USER.value, Role.ADMIN.value)), True
 
     def _set_password(self, user, password, client, actor_id=None):
@@ -276,36 +285,11 @@ def _prefix_params(name, prefix):
 
 
 def add_user(email, name, password_hash=None, roles=DEFAULT_ROLES, is_active=True, email_verified_at=None):
-    """Add a new User (email already normalized) to the current transaction and flush it, so it has an id.
-    Must run inside `email_transaction()`, which turns a taken email into EmailTaken."""
+    """Add a new User (email already normalized) to the current unit of work and flush it, so it has an id; the
+    unit of work holds its row (lock_user's order). A taken email raises EmailTaken from the unit of work."""
     user = User(email=email, name=name, password_hash=password_hash, is_active=is_active, grants=[],
                 email_verified_at=email_verified_at)
     user.roles = roles
     db.session.add(user)
     db.session.flush()
-    return user
-
-
-# The unique constraint on users.email as each database names it in a violation: SQLite by column, MariaDB by key,
-# MySQL 8 by table-qualified key.
-_EMAIL_TAKEN = re.compile(r"UNIQUE constraint failed: users\.email\b|for key '(?:users\.)?uq_users_email'")
-
-
-@contextmanager
-def email_transaction():
-    """`with transaction.manager:` for a unit of work that may write `users.email` (a new account, a changed
-    address); a unique-email violation anywhere in it, also from a concurrent write of the same address, aborts the
-    whole transaction (nothing is half-written) and raises EmailTaken (409).
-
-    The rule: the violation is mapped around the whole unit of work, never at one flush. The session writes the
-    new email whenever it next flushes: explicitly (a new user, for its id), before any statement it runs
-    (autoflush: ending the user's sessions, issuing a mailed token, a lookup) or at commit; the violation surfaces
-    at whichever comes first, so each of them must be covered, and only this covers them all.
-    """
-    try:
-        with transaction.manager:
-            yield
-    except IntegrityError as exc:
-        if _EMAIL_TAKEN.search(str(exc.orig)):
-            raise EmailTaken() from exc
-        raise
+    return locked_new_user(user)
