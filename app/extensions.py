@@ -43,7 +43,7 @@ class Base(DeclarativeBase):
 # expire_on_commit=False: zope.sqlalchemy closes the session on commit, and services return the entities they wrote.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 # Exactly once per `db`: a second registration would double the listeners. Sessions start as "changed", so a
-# Core statement (bulk UPDATE/DELETE) inside `transaction.manager` commits too instead of being silently rolled back.
+# Core statement (bulk UPDATE/DELETE) inside a unit of work commits too instead of being silently rolled back.
 register_zope_session(db.session, initial_state=STATUS_CHANGED)
 
 migrate = Migrate()

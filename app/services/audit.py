@@ -1,6 +1,6 @@
 """The audit trail: `AuditService.record` adds a security event to the current transaction; admins list them.
 
-Events are written by the use case that causes them, inside its `transaction.manager` block, so an event exists
+Events are written by the use case that causes them, inside its unit of work (app/unit_of_work.py), so an event exists
 exactly when its change was committed. A failed credential attempt (login, social login, a wrong current password)
 commits its own event. Redeeming an unknown mailed token records nothing: it names no account.
 
@@ -50,7 +50,7 @@ class AuditService:
 
     def record(self, event_type, user_id=None, client=NO_CLIENT, actor_id=None, **details):
         """Add an `AuditEvent` of `event_type` (an AuditEventType) to the current transaction. `details`: small
-        JSON-serializable values (never secrets). Must be called inside `transaction.manager`."""
+        JSON-serializable values (never secrets). Must be called inside a unit of work."""
         event = AuditEvent(type=str(event_type), user_id=user_id, actor_id=actor_id,
                            ip_address=(client.ip_address or None) and client.ip_address[:IP_MAX_LENGTH],
                            user_agent=(client.user_agent or None) and client.user_agent[:USER_AGENT_MAX_LENGTH],

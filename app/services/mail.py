@@ -48,7 +48,7 @@ class MailQueue:
         None, sending nothing, for an address the transport cannot carry (a non-ASCII local part).
 
         Raises DependencyUnavailable when the queue cannot be written (full disk, permissions): raised inside the
-        caller's `transaction.manager` block, it aborts the database work too.
+        caller's unit of work, it aborts the database work too.
         """
         to = _ascii_address(to)
         if to is None:
