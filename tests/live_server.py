@@ -1,6 +1,6 @@
 """A real gunicorn (gunicorn.conf.py, autoapp:app) on a free 127.0.0.1 port, for the tests that need a live server
-(draining, OAuth client libraries, generated clients, the schemathesis CLI). Its output is read by a thread, so the
-pipe never fills and stalls it; stopping it kills it if it does not end within 30 s."""
+(draining, OAuth client libraries, generated clients, the schemathesis CLI, the race suite). Its output is read by a
+thread, so the pipe never fills and stalls it; stopping it kills it if it does not end within 30 s."""
 import contextlib
 import json
 import os
@@ -32,12 +32,30 @@ def get_json(url):
         return error.code, json.loads(error.read())
 
 
-def start_gunicorn(tmp_path, **env):
-    """Start gunicorn in development mode over a SQLite file in `tmp_path` (`env` overrides any setting); returns
-    (the Popen, its bind address). Its stdout (with stderr) is a text pipe the caller must read."""
-    environ = {**os.environ, "GATEHOUSE_ENV": "development", "SECRET_KEY": "drain-test-" + "k" * 32,
-               "DATABASE_URL": f"sqlite:///{tmp_path / 'drain.db'}", "WEB_CONCURRENCY": "2",
-               "BIND": f"127.0.0.1:{free_port()}", **env}
+def server_environment(tmp_path, **env):
+    """The environment start_gunicorn gives the server: development mode over a SQLite file in `tmp_path`, two
+    workers, a free 127.0.0.1 port (`BIND`); `env` overrides any setting. Also what `flask_cli` needs to run the
+    app's commands (migrations, create-admin) against the same database."""
+    return {**os.environ, "GATEHOUSE_ENV": "development", "SECRET_KEY": "drain-test-" + "k" * 32,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'drain.db'}", "WEB_CONCURRENCY": "2",
+            "BIND": f"127.0.0.1:{free_port()}", **env}
+
+
+def flask_cli(environ, *args, timeout=120):
+    """`flask --app autoapp ARGS` with `environ` (e.g. server_environment's): returns its stdout; raises
+    AssertionError with its output when it fails."""
+    result = subprocess.run(  # noqa: S603 (a fixed command line)
+        [sys.executable, "-m", "flask", "--app", "autoapp", *args], cwd=ROOT, env=environ, capture_output=True,
+        text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+    assert result.returncode == 0, f"flask {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def start_gunicorn(tmp_path, environ=None, **env):
+    """Start gunicorn in development mode over a SQLite file in `tmp_path` (`env` overrides any setting; or a whole
+    `environ` from server_environment); returns (the Popen, its bind address). Its stdout (with stderr) is a text
+    pipe the caller must read."""
+    environ = server_environment(tmp_path, **env) if environ is None else {**environ, **env}
     return subprocess.Popen(  # noqa: S603 (a fixed command line)
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "autoapp:app"], cwd=ROOT, env=environ,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), environ["BIND"]
