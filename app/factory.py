@@ -9,9 +9,10 @@ from app import dependencies
 from app.commands import register_commands
 from app.configs import config_for
 from app.controllers import bind_resources, register_blueprints
+from app.controllers.parsing import IJsonProvider
 from app.entities.types import render_alembic_type
 from app.extensions import close_read_connection, db, migrate
-from app.http_policies import register_http_policies, trust_proxies
+from app.http_policies import URL_CONVERTERS, register_http_policies, trust_proxies
 from app.observability import register_observability
 from app.openapi import configure_openapi, register_openapi
 from app.problems import register_error_handlers
@@ -26,7 +27,8 @@ def create_app(config=None, injector_modules=()):
     """
     app = Flask(__name__.split(".")[0])
     app.config.from_object(_resolve_config(config))
-    app.json.sort_keys = False  # JSON keeps the field order the DTOs declare
+    app.json = IJsonProvider(app)  # reads I-JSON (RFC 7493); writes members in the order the DTOs declare
+    app.url_map.converters.update(URL_CONVERTERS)  # before any route: ids in URLs are ASCII digits
     register_extensions(app)
     configure_openapi(app)
     register_blueprints(app)

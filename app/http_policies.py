@@ -1,10 +1,16 @@
-"""HTTP policies: the client's address behind proxies, and on every response security headers, caching,
-conditional GET (RFC 9110), CORS."""
-from flask import request
+"""HTTP policies: the client's address behind proxies, one spelling of a number in URLs, request bodies held to
+MAX_CONTENT_LENGTH however they are sent, and on every response security headers, caching, conditional GET (RFC
+9110), CORS."""
+import io
+
+from flask import Request, request
 from flask.sessions import SessionInterface
 from flask_cors import CORS
 from werkzeug.http import remove_entity_headers
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream, get_input_stream
 
 # JSON never needs to load anything; the Swagger UI page loads only its own scripts and styles.
 CSP_JSON = "default-src 'none'; frame-ancestors 'none'"
@@ -53,6 +59,43 @@ def conditional_get(response):
     return response
 
 
+class DecimalIntegerConverter(IntegerConverter):
+    """Werkzeug's `int` route converter reading ASCII digits only: its `\\d+` also matches the digits of other
+    scripts, so /users/\u0661 (Arabic-Indic one) and /users/\uff11 (fullwidth one) were /users/1 under other names,
+    for caches, logs and rate limits alike. Werkzeug 3.2 makes the same change (pallets/werkzeug#3243)."""
+
+    regex = r"[0-9]+"
+
+
+URL_CONVERTERS = {"int": DecimalIntegerConverter}  # installed before any route is added (app/factory.py)
+
+
+class BoundedRequest(Request):
+    """Flask's Request, with a body sent without `Content-Length` (`Transfer-Encoding: chunked`) held to
+    `max_content_length` (MAX_CONTENT_LENGTH) as one with it is: reading an oversized body raises 413
+    RequestEntityTooLarge (RFC 9110 15.5.14) instead of giving its first MAX_CONTENT_LENGTH bytes.
+
+    Werkzeug wraps such a stream (when the server terminates it, `wsgi.input_terminated`: gunicorn does) in a
+    LimitedStream of `max_content_length` bytes, but reading it whole stops at the limit without telling whether
+    more followed, so an oversized body arrived truncated, and a JSON body padded past the limit parsed. Here the
+    stream is read once, through that same LimitedStream one byte longer than allowed: at most `limit` bytes give a
+    stream of them, more give an exhausted Werkzeug LimitedStream marked as a maximum, whose every read raises 413,
+    so each reader (the JSON parser, form parsing, `get_data`) meets the 413 where it would for a `Content-Length`
+    over the limit. Memory stays bounded by the limit.
+    """
+
+    @cached_property
+    def stream(self):
+        limit = self.max_content_length
+        if limit is None or self.shallow or self.content_length is not None \
+                or "wsgi.input_terminated" not in self.environ:
+            return super().stream
+        body = get_input_stream(self.environ, max_content_length=limit + 1).read()
+        if len(body) > limit:
+            return LimitedStream(io.BytesIO(), 0, is_max=True)
+        return io.BytesIO(body)
+
+
 class NoCookieSessions(SessionInterface):
     """Gatehouse is stateless (bearer tokens, no cookies): Flask's signed-cookie session would only cost time."""
 
@@ -76,6 +119,7 @@ def trust_proxies(app):
 
 def register_http_policies(app):
     """Install the policies on `app`; CORS only for the origins in CORS_ORIGINS (none: no CORS headers at all)."""
+    app.request_class = BoundedRequest
     app.session_interface = NoCookieSessions()
     if app.config["CORS_ORIGINS"]:
         # Bearer tokens travel in a header, not cookies: credentials are never allowed, so "*" is never combined

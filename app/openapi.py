@@ -25,7 +25,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask_apispec import FlaskApiSpec
 from flask_apispec.apidoc import ResourceConverter
 from injector import get_bindings
-from werkzeug.routing.converters import NumberConverter, UnicodeConverter
+from werkzeug.routing.converters import IntegerConverter, NumberConverter, UnicodeConverter
 
 from app.controllers import iter_resources
 from app.controllers.parsing import parser
@@ -145,12 +145,14 @@ def _parameter(parameter, rule):
 
 
 def _converter_schema(converter, schema):
-    """The values a Werkzeug route converter accepts, as schema keywords (flask-apispec says int32 for every int)."""
+    """The values a Werkzeug route converter accepts, as schema keywords (flask-apispec says int32 for every int, and
+    `string` for a subclass of Werkzeug's converters, such as app/http_policies.py's `int`)."""
     if isinstance(converter, NumberConverter):
         bounds = {"minimum": converter.min if converter.min is not None else (None if converter.signed else 0),
                   "maximum": converter.max}
         bounds = {key: value for key, value in bounds.items() if value is not None}
-        if schema.get("type") == "integer":
+        schema["type"] = "integer" if isinstance(converter, IntegerConverter) else "number"
+        if schema["type"] == "integer":
             schema.pop("format", None)
             if bounds.get("minimum") in INT64 and bounds.get("maximum") in INT64:
                 bounds["format"] = "int64"

@@ -1,7 +1,9 @@
 """Every error is an RFC 9457 problem: Werkzeug's, webargs', Flask-HTTPAuth's, the database's and our own bugs'."""
+import json
 import logging
 
 import pytest
+from webtest import TestRequest
 
 from app import create_app
 from app.configs import TestConfig
@@ -21,7 +23,13 @@ def assert_problem(response, status):
 def test_malformed_json_is_400(client):
     response = client.post("/api/v1/auth/register", "{not json", content_type="application/json", status=400)
     assert_problem(response, 400)
-    assert response.json["errors"]
+    assert response.json["errors"] == {"_body": ["Invalid JSON body: Expecting property name enclosed in double quotes "
+                                                 "at line 1 column 2."]}
+
+
+def test_an_empty_body_is_a_missing_body_not_invalid_json(client):
+    response = client.post("/api/v1/auth/register", "", content_type="application/json", status=400)
+    assert set(response.json["errors"]) == {"email", "name", "password"}
 
 
 def test_unknown_fields_are_rejected(client, users):
@@ -46,6 +54,24 @@ def test_body_over_max_content_length_is_413(client, app, users):
     big = {"email": "a@example.com", "name": "A", "password": "x" * app.config["MAX_CONTENT_LENGTH"]}
     assert_problem(client.post_json("/api/v1/auth/register", big, status=413), 413)
     assert users.count() == 0
+
+
+def _chunked(path, body):
+    """A POST as gunicorn hands on a Transfer-Encoding: chunked body: no Content-Length, a terminated stream."""
+    request = TestRequest.blank(path, method="POST", body=body, content_type="application/json")
+    del request.environ["CONTENT_LENGTH"]
+    request.environ.update({"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True})
+    return request
+
+
+def test_a_chunked_body_over_max_content_length_is_413_not_cut_short(client, app, users):
+    """Werkzeug's limited stream gave the first MAX_CONTENT_LENGTH bytes of such a body: a JSON body padded past the
+    limit with spaces parsed, and the account was created."""
+    body = json.dumps({"email": "a@example.com", "name": "A", "password": DEFAULT_PASSWORD}).encode()
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    assert_problem(client.do_request(_chunked("/api/v1/auth/register", body.ljust(limit + 1)), status=413), 413)
+    assert users.count() == 0
+    client.do_request(_chunked("/api/v1/auth/register", body.ljust(limit)), status=201)
 
 
 def test_unknown_route_is_404_problem(client):

@@ -110,6 +110,10 @@ def test_a_cursor_is_bound_to_its_sort(client, auth, directory):
 @pytest.mark.parametrize(("query", "field"), [
     ("sort=password_hash", "sort"), ("sort=-", "sort"), ("role=root", "role"), ("is_active=perhaps", "is_active"),
     ("created_after=yesterday", "created_after"), ("include_total=2", "include_total"),
+    # in range as written, out of range in UTC: an OverflowError (500) where the bound was converted for the database
+    ("created_after=9999-12-31T23:59:59-14:00", "created_after"),
+    ("created_before=0001-01-01T00:00:00%2B14:00", "created_before"),
+    ("q=a%00b", "q"), ("q=%1B%5B2J", "q"), ("limit=%D9%A1", "limit"), ("limit=1_0", "limit"),
 ])
 def test_bad_list_parameters_are_400(client, auth, query, field):
     admin, headers = auth.admin()
@@ -118,6 +122,17 @@ def test_bad_list_parameters_are_400(client, auth, query, field):
 
 LIST_PARAMETERS = ["q", "role", "is_active", "created_after", "created_before", "sort", "limit", "cursor",
                    "include_total"]
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("created_after=0001-01-01T00:00:00Z", 8), ("created_before=9999-12-31T23:59:59.999999Z", 8),
+    ("created_after=9999-12-31T23:59:59.999999Z", 0), ("created_before=0001-01-01T00:00:00Z", 0),
+    ("created_after=0001-01-01T00:00:00-14:00", 8), ("created_before=9999-12-31T23:59:59%2B14:00", 8),
+])
+def test_bounds_at_the_ends_of_the_range_are_answered(client, auth, directory, query, expected):
+    """The first and last instants of years 1 to 9999 in UTC are valid bounds on every database."""
+    admin, headers = auth.admin()
+    assert len(client.get(f"/api/v1/users?{query}&limit=100", headers=headers).json["items"]) == expected
 
 
 @pytest.mark.parametrize("name", LIST_PARAMETERS)
@@ -161,11 +176,25 @@ def _forged(position):
     ("name", {"s": "name", "k": 7, "t": 1}),
     ("id", {"s": "id", "k": "x", "t": "x"}),
     ("email", {"s": "email", "k": ["a"], "t": "a"}),
+    # values of the right type that no column holds: they reached the driver (500)
+    ("name", {"s": "name", "k": "x\ud800y", "t": 1}),                     # a lone UTF-16 surrogate
+    ("-email", {"s": "-email", "k": "\udfff", "t": 1}),
+    ("created_at", {"s": "created_at", "k": {"dt": "0001-01-01T00:00:00+14:00"}, "t": 1}),  # before year 1 in UTC
+    ("-created_at", {"s": "-created_at", "k": {"dt": "9999-12-31T23:59:59-14:00"}, "t": 1}),  # after 9999
+    ("id", {"s": "id", "k": 2**63, "t": 2**63}),
 ])
-def test_forged_cursors_with_wrong_types_are_400(client, auth, sort, position):
+def test_forged_cursors_with_wrong_types_or_values_are_400(client, auth, sort, position):
     admin, headers = auth.admin()
     response = client.get(f"/api/v1/users?sort={sort}&cursor={_forged(position)}", headers=headers, status=400)
     assert "cursor" in response.json["errors"]
+
+
+@pytest.mark.parametrize("key", ["0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59.999999+00:00"])
+def test_a_cursor_at_either_end_of_the_range_is_a_position(client, auth, directory, key):
+    admin, headers = auth.admin()
+    cursor = _forged({"s": "created_at", "k": {"dt": key}, "t": 0})
+    page = client.get(f"/api/v1/users?sort=created_at&limit=100&cursor={cursor}", headers=headers).json
+    assert len(page["items"]) == (8 if key.startswith("0001") else 0)
 
 
 @pytest.mark.parametrize(("path", "names"), [("/api/v1/users", LIST_PARAMETERS),

@@ -33,7 +33,7 @@ class AuditEventList(Schema):
 class AuditEventQuery(ListQuery):
     """GET /audit-events query. Empty parameters are absent."""
 
-    user_id = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1),
+    user_id = f.DecimalInteger(validate=validate.Range(min=1, max=2**63 - 1),
                              metadata={"description": "Only events about this user."})
     type = fields.String(validate=validate.OneOf(AuditEventType.values()),
                          metadata={"description": "Only events of this type."})

@@ -3,7 +3,6 @@ tokens (verification, password reset)."""
 from marshmallow import Schema, fields, validate
 
 from app.dto import fields as f
-from app.entities.user import EMAIL_MAX_LENGTH
 
 TOKEN_MAX_LENGTH = 512  # characters: our tokens are 43; the bound only stops abuse
 ID_TOKEN_MAX_LENGTH = 16 * 1024  # characters: ID tokens of real providers are 1-2 KB
@@ -18,12 +17,11 @@ class RegisterRequest(Schema):
 
 
 class LoginRequest(Schema):
-    """POST /auth/login body. The password's length is not checked here: any wrong password is a plain 401."""
+    """POST /auth/login body. The password's length is not checked here: any wrong password is a plain 401. Control
+    characters in either field are a 400 (app/dto/fields.py)."""
 
-    email = fields.String(required=True, validate=validate.Length(max=EMAIL_MAX_LENGTH),
-                          metadata={"example": "ada@example.com"})
-    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024),
-                             metadata={"example": "correct horse battery staple"})
+    email = f.email_to_look_up(required=True)
+    password = f.password_to_check(required=True)
 
 
 class TokenResponseSchema(Schema):
@@ -65,8 +63,7 @@ class TokenRequest(Schema):
 class PasswordResetRequest(Schema):
     """POST /auth/password-reset body."""
 
-    email = fields.String(required=True, validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH),
-                          metadata={"example": "ada@example.com"})
+    email = f.email_to_look_up(min_length=1, required=True)
 
 
 class PasswordResetConfirm(Schema):

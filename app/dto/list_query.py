@@ -1,6 +1,7 @@
 """The query string every list endpoint shares: page size, cursor, and what an empty parameter means."""
 from marshmallow import Schema, fields, pre_load, validate
 
+from app.dto import fields as f
 from app.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 
@@ -15,12 +16,12 @@ class ListQuery(Schema):
     class Meta:
         openapi_parameters = {"allowEmptyValue": True}  # says so in the OpenAPI document (app/openapi.py)
 
-    limit = fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+    limit = f.DecimalInteger(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
                            metadata={"description": "Page size, 1 to 100."})
     # The alphabet of the cursors the server issues (base64url without padding, app/services/pagination.py): a
     # schema-valid query then always fits the front end's request-line limit (gunicorn: 4094 bytes), where any 500
     # characters, percent-encoded, would not (414 before the app sees it).
-    cursor = fields.String(load_default=None, validate=[validate.Length(max=500), validate.Regexp(r"^[A-Za-z0-9_-]*$")],
+    cursor = fields.String(load_default=None, validate=[validate.Length(max=500), f.Pattern(r"^[A-Za-z0-9_-]*$")],
                            metadata={"description": "`next_cursor` of the previous page, unchanged (with the other "
                                                     "parameters unchanged too)."})
 

@@ -6,7 +6,6 @@ from marshmallow import Schema, fields, post_dump, validate
 from app.dto import fields as f
 from app.dto.list_query import ListQuery
 from app.entities import Role
-from app.entities.user import EMAIL_MAX_LENGTH
 from app.services.users import USER_SORTS
 
 
@@ -46,17 +45,17 @@ class UserList(Schema):
         return data
 
 
+_BOUND = "ISO 8601; exclusive. Without an offset: UTC. In UTC, between the years 1 and 9999."
+
+
 class UserListQuery(ListQuery):
     """GET /users query: filters (all combined with AND), sort, keyset pagination. Empty parameters are absent."""
 
-    q = fields.String(validate=validate.Length(max=EMAIL_MAX_LENGTH),
-                      metadata={"description": "Prefix of the email or of the name."})
+    q = f.search_prefix(metadata={"description": "Prefix of the email or of the name; no control characters."})
     role = fields.String(validate=validate.OneOf(Role.values()), metadata={"description": "Holds this role."})
     is_active = fields.Boolean()
-    created_after = fields.AwareDateTime(default_timezone=dt.UTC,
-                                         metadata={"description": "ISO 8601; exclusive. Without an offset: UTC."})
-    created_before = fields.AwareDateTime(default_timezone=dt.UTC,
-                                          metadata={"description": "ISO 8601; exclusive. Without an offset: UTC."})
+    created_after = f.UtcDateTime(default_timezone=dt.UTC, metadata={"description": _BOUND})
+    created_before = f.UtcDateTime(default_timezone=dt.UTC, metadata={"description": _BOUND})
     sort = fields.String(load_default="id", validate=validate.OneOf(list(USER_SORTS)),
                          metadata={"description": "Sort key; a leading `-` sorts descending. Ties break by id."})
     include_total = fields.Boolean(load_default=False,
@@ -88,8 +87,7 @@ class MeUpdate(Schema):
 
     name = f.name()
     password = f.password()
-    current_password = fields.String(load_only=True, validate=validate.Length(max=1024),
-                                     metadata={"example": "correct horse battery staple"})
+    current_password = f.password_to_check()
 
 
 user_public = UserPublic()

@@ -117,7 +117,9 @@ def _encode(sort_name, key, tiebreak):
 
 def _decode(cursor, order):
     """(key, tiebreak) from a cursor; raises ValidationFailed unless it is well-formed, made for `order`, and holds
-    values of its columns' types (a forged cursor must not reach the database as a wrongly typed parameter)."""
+    values its columns can hold (a forged cursor must not reach the database as a parameter the driver cannot bind:
+    a wrong type, an integer past 64 bits, a string with a lone UTF-16 surrogate, a time outside years 1-9999 in
+    UTC)."""
     invalid = ValidationFailed({"cursor": ["Invalid cursor: pass next_cursor from the previous page unchanged, "
                                            "with the same sort."]})
     try:
@@ -129,7 +131,9 @@ def _decode(cursor, order):
             key = dt.datetime.fromisoformat(key["dt"])
             if key.tzinfo is None:
                 raise invalid
-    except (binascii.Error, ValueError, UnicodeDecodeError, TypeError, KeyError, AttributeError):
+            key = key.astimezone(dt.UTC)  # OverflowError past the years 1-9999, as the database would convert it
+    except (binascii.Error, ValueError, UnicodeDecodeError, TypeError, KeyError, AttributeError, OverflowError,
+            RecursionError):
         raise invalid from None
     if not (_fits(key, order.column) and _fits(tiebreak, order.tiebreak)):
         raise invalid
@@ -137,11 +141,23 @@ def _decode(cursor, order):
 
 
 def _fits(value, column):
+    """True when `value` is a value of `column`'s Python type the driver can bind: an int (not a bool) within a
+    signed 64-bit integer, a str UTF-8 can encode (no lone surrogate), or another instance of the type."""
     expected = column.type.python_type
     if expected is int:
         return _is_bigint(value)
-    return isinstance(value, expected) and not isinstance(value, bool)
+    if not isinstance(value, expected) or isinstance(value, bool):
+        return False
+    return not isinstance(value, str) or _is_utf8(value)
 
 
 def _is_bigint(value):
     return type(value) is int and -(2**63) <= value < 2**63
+
+
+def _is_utf8(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
