@@ -41,15 +41,12 @@ def _body_field(name):
     """A string field of the JSON body, or of a form body (`application/x-www-form-urlencoded`: the OAuth 2.0
     endpoints, app/controllers/oauth.py; a field sent twice counts as absent), or None. Never raises: the body has
     not been validated yet (the parser answers 400 for anything malformed after the limits are checked)."""
-    if request.mimetype == FORM:
-        try:
-            values = request.form.getlist(name)
-        except HTTPException:  # larger than MAX_CONTENT_LENGTH
-            return None
-        return values[0] if len(values) == 1 and values[0] else None
     try:
-        body = request.get_json(silent=True)
-    except RecursionError:  # absurdly nested JSON
+        if request.mimetype == FORM:
+            values = request.form.getlist(name)
+            return values[0] if len(values) == 1 and values[0] else None
+        body = request.get_json(silent=True)  # None for a body that is not I-JSON (app/controllers/parsing.py)
+    except HTTPException:  # larger than MAX_CONTENT_LENGTH: the parser answers 413 after the limits are checked
         return None
     value = body.get(name) if isinstance(body, dict) else None
     return value if isinstance(value, str) and value else None
