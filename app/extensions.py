@@ -147,17 +147,16 @@ def _hold_off_while_unanswered(dialect, _record, _cargs, _cparams):
     return None  # connect as usual
 
 
-# Execution option naming the BEGIN a SQLite connection issues when SQLAlchemy begins a transaction on it: "IMMEDIATE"
-# (units of work: app/unit_of_work.py), "DEFERRED" (migrations), or absent: none at all (reads).
-SQLITE_BEGIN = "gatehouse_sqlite_begin"
-
-
 @event.listens_for(Engine, "connect")
 def _sqlite_connection(dbapi_connection, _record):
     """SQLite: enforce foreign keys (ON DELETE CASCADE), which it does only when asked, per connection; and take
     transaction control from the sqlite3 module (SQLAlchemy's documented recipe, "Enabling Non-Legacy SQLite
     Transactional Modes"): its legacy mode begins a transaction only before an INSERT/UPDATE/DELETE, so a unit of
-    work's reads ran outside it and nothing serialized them with other writers. `_sqlite_begin` issues the BEGIN."""
+    work's reads ran outside it and nothing serialized them with other writers. Now the sqlite3 module begins
+    nothing: a unit of work issues `BEGIN IMMEDIATE` (app/unit_of_work.py), migrations `BEGIN` (migrations/env.py),
+    and everything else, the request's reads among them, runs each statement as its own transaction (as the legacy
+    mode ran reads), holding no lock past it. The recipe's `begin` event is not used: an event on every connection's
+    begin costs each read request several microseconds of SQLAlchemy's event dispatch (docs/performance.md)."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -165,14 +164,3 @@ def _sqlite_connection(dbapi_connection, _record):
         dbapi_connection.isolation_level = None
 
 
-@event.listens_for(Engine, "begin")
-def _sqlite_begin(connection):
-    """SQLite: `BEGIN <mode>` as the connection's SQLITE_BEGIN execution option says. `BEGIN IMMEDIATE` takes the
-    database's write lock at once (waiting up to the driver's 5 s busy timeout), so a unit of work reads and writes
-    with no other writer in between: what the row locks (`SELECT ... FOR UPDATE`) give on MySQL/MariaDB, where
-    SQLite ignores them. Connections without the option (the request's reads, health checks) begin nothing: each
-    statement is its own transaction, as in the sqlite3 module's legacy mode, and holds no lock past its end."""
-    if connection.dialect.name == "sqlite":
-        mode = connection.get_execution_options().get(SQLITE_BEGIN)
-        if mode:
-            connection.exec_driver_sql(f"BEGIN {mode}")

@@ -19,9 +19,10 @@ The mechanism, in this one module:
   tokens or credentials first locks that user's row with `lock_user` (`SELECT ... FOR UPDATE`); the functions that
   touch them call `require_user_lock`, which raises LockOrderViolation (a bug, so a 500 in tests) when the unit of
   work has not. Two units of work on one account then queue on one row instead of deadlocking on two tables.
-- **SQLite.** `run` makes the session's connection `BEGIN IMMEDIATE` (app/extensions.py `_sqlite_begin`): the write
-  lock from the first statement, so a unit of work's reads and writes are serialized with every other writer, as the
-  row locks serialize them on MariaDB (SQLite ignores `FOR UPDATE`).
+- **SQLite.** `run` begins with `BEGIN IMMEDIATE` (the sqlite3 module's own BEGIN is off: app/extensions.py): the
+  write lock from the first statement, waiting up to the driver's 5 s busy timeout, so a unit of work's reads and
+  writes are serialized with every other writer, as the row locks serialize them on MariaDB (SQLite ignores
+  `FOR UPDATE`).
 - **A taken email.** A unique-email violation anywhere in a unit of work (the session flushes a new address whenever
   it next runs a statement, or at commit) aborts it all and raises EmailTaken (409).
 """
@@ -42,7 +43,7 @@ from zope.sqlalchemy import datamanager
 
 from app.entities import User
 from app.errors import EmailTaken
-from app.extensions import SQLITE_BEGIN, db
+from app.extensions import db
 
 try:
     from mysql.connector.errors import Error as MySQLError
@@ -130,7 +131,9 @@ def run(work, name=None):
             transaction_retried.send(current_app._get_current_object(), name=name, reason=reason)
         failure = None
         db.session.info.pop(_LOCKED_USERS, None)  # the scoped session (and its info) outlives a transaction
-        db.session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
+        connection = db.session.connection()
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         try:
             return work()
         except Exception as error:

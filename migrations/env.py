@@ -6,7 +6,6 @@ from alembic import context
 from flask import current_app
 
 from app.configs import unbounded_engine_options
-from app.extensions import SQLITE_BEGIN
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -105,10 +104,9 @@ def run_migrations_online():
         if sqlite:
             # Batch migrations rebuild a SQLite table (copy, DROP, rename); with foreign keys enforced, the DROP would
             # first delete (ON DELETE CASCADE) every row that refers to it. The pragma only takes effect outside a
-            # transaction: no BEGIN for it (app/extensions.py), then one (deferred) transaction for the migrations.
+            # transaction (the sqlite3 module begins none: app/extensions.py); the migrations then run in one.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
-            connection.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -119,13 +117,14 @@ def run_migrations_online():
         )
 
         with context.begin_transaction():
+            if sqlite:
+                connection.exec_driver_sql("BEGIN")
             context.run_migrations()
             if sqlite:
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                 if broken:
                     raise RuntimeError(f"migrations left rows whose foreign key points nowhere: {broken[:5]}")
         if sqlite:
-            connection.execution_options(**{SQLITE_BEGIN: None})
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")  # the pooled connection goes back as it came
             connection.commit()
 
