@@ -49,6 +49,20 @@ def test_etag_changes_when_the_user_changes(client, auth):
     client.get("/api/v1/users/me", headers={**headers, "If-None-Match": before}, status=200)
 
 
+def test_etag_changes_when_only_the_roles_change_and_not_when_nothing_does(client, auth, users):
+    """`updated_at`, which the ETag follows, moves with any change to the user, its role grants included (rows of
+    another table, which a column's onupdate would miss), and stays when a write changes nothing."""
+    admin, headers = auth.admin()
+    target = users.create(name="Same")
+    path = f"/api/v1/users/{target.id}"
+    before = client.get(path, headers=headers).headers["ETag"]
+    unchanged = client.patch_json(path, {"name": "Same", "roles": ["user"]}, headers=headers).headers["ETag"]
+    assert unchanged == before
+    promoted = client.patch_json(path, {"roles": ["user", "admin"]}, headers=headers).headers["ETag"]
+    assert promoted != before
+    assert client.get(path, headers=headers).headers["ETag"] == promoted
+
+
 def test_if_match_guards_patch_and_delete(client, auth, users):
     admin, headers = auth.admin()
     target = users.create(name="Original")

@@ -1,10 +1,9 @@
 """/api/v1/audit-events: the security audit trail, for admins."""
-from flask import url_for
 from flask_apispec import doc, marshal_with, use_kwargs
 from injector import inject
 
 from app.controllers.docs import BEARER, LINK_HEADER, problems
-from app.controllers.resource import ApiResource
+from app.controllers.resource import ApiResource, next_page_link
 from app.dto.audit import audit_event_list, audit_event_query
 from app.entities import Role
 from app.extensions import auth
@@ -29,12 +28,7 @@ class AuditEventCollection(ApiResource):
     @problems(400, 401, 403, 503)
     def get(self, limit, cursor, user_id=None, type=None):  # noqa: A002  (the query parameter's name)
         page = self.audit.list(limit=limit, cursor=cursor, user_id=user_id, event_type=type)
-        headers = {}
-        if page.next_cursor:
-            args = {k: v for k, v in {"user_id": user_id, "type": type, "limit": limit}.items() if v is not None}
-            headers["Link"] = f'<{url_for("api.audit_events", **args, cursor=page.next_cursor, _external=True)}>; ' \
-                              'rel="next"'
-        return page, 200, headers
+        return page, 200, next_page_link("api.audit_events", page, {"user_id": user_id, "type": type, "limit": limit})
 
 
 RESOURCES = [("/audit-events", AuditEventCollection, "audit_events")]

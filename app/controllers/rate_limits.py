@@ -23,6 +23,7 @@ from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
 from app.dependencies import resolve
+from app.entities.user import normalize_email
 from app.media_types import FORM
 from app.services.tokens import AccessTokenService
 
@@ -62,7 +63,7 @@ def _digest(value):
 def email_key():
     """The account a request names: a digest of its JSON `email`, normalized as stored (None when absent)."""
     email = _body_field("email")
-    return None if email is None else "email:" + _digest(email.strip().lower())
+    return None if email is None else "email:" + _digest(normalize_email(email))
 
 
 def refresh_token_key():

@@ -57,6 +57,24 @@ class ApiResource(MethodResource):
                 annotate(method, "wrapper", [{"wrapper": CachedWrapper}])
 
 
+def next_page_link(endpoint, page, query):
+    """Headers for a page of a collection: `{"Link": '<url>; rel="next"'}` (RFC 8288) naming the next page, or {}
+    on the last one. `endpoint`: the collection's URL rule name; `page`: the service's Page; `query`: this request's
+    parsed query parameters (None values and the cursor are left out; datetimes and booleans are written back as
+    ISO 8601 and true/false)."""
+    if not page.next_cursor:
+        return {}
+    args = {name: _query_value(value) for name, value in query.items() if value is not None and name != "cursor"}
+    return {"Link": f'<{flask.url_for(endpoint, **args, cursor=page.next_cursor, _external=True)}>; rel="next"'}
+
+
+def _query_value(value):
+    """Query-string form of a parsed parameter (datetimes back to ISO 8601, booleans to true/false)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
 def no_content(status=204):
     """An empty response, 204 unless given: no body, so no Content-Type either (RFC 9110 15.3.5)."""
     response = flask.Response(status=status)

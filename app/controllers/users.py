@@ -16,7 +16,7 @@ from app.controllers.docs import (
     problems,
 )
 from app.controllers.rate_limits import bearer_user_key, rate_limited
-from app.controllers.resource import ApiResource, no_content
+from app.controllers.resource import ApiResource, next_page_link, no_content
 from app.controllers.security import client_info
 from app.dto.users import me_update, user_create, user_list, user_list_query, user_public, user_update
 from app.entities import Role
@@ -82,12 +82,7 @@ class UserCollection(ApiResource):
     @problems(400, 401, 503)
     def get(self, **query):
         page = self.users.list(**query)
-        headers = {}
-        if page.next_cursor:
-            args = {k: _query_value(v) for k, v in query.items() if v is not None and k != "cursor"}
-            next_url = url_for("api.users", **args, cursor=page.next_cursor, _external=True)
-            headers["Link"] = f'<{next_url}>; rel="next"'
-        return page, 200, headers
+        return page, 200, next_page_link("api.users", page, query)
 
     @auth.login_required(role=ADMIN)
     @doc(tags=["users"], operationId="createUser", summary="Create a user (admin)", security=BEARER,
@@ -139,13 +134,6 @@ class UserItem(ApiResource):
     def delete(self, user_id):
         self.users.delete(auth.current_user().id, user_id, expected_versions=if_match_versions(), client=client_info())
         return no_content()
-
-
-def _query_value(value):
-    """Query-string form of a parsed parameter (datetimes back to ISO 8601, booleans to true/false)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 RESOURCES = [

@@ -2,8 +2,8 @@
 import hashlib
 import secrets
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
 
 from app.entities.types import UTCDateTime, binary_string, utcnow
 from app.extensions import db
@@ -11,6 +11,12 @@ from app.extensions import db
 EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
 NAME_MAX_LENGTH = 100
 ROLE_MAX_LENGTH = 32
+
+
+def normalize_email(email):
+    """The stored form of an email: stripped and lower-cased, so uniqueness is case-insensitive. The one definition:
+    storage, lookups, the password-equals-email rule and the per-account rate-limit key all use it."""
+    return email.strip().lower()
 
 
 def version_tag(user_id, updated_at):
@@ -83,7 +89,8 @@ class User(DerivedUserFacts, db.Model):
     # the highest rowid; older MySQL reset AUTO_INCREMENT on restart).
     token_version: Mapped[int] = mapped_column(Integer, nullable=False, default=lambda: secrets.randbelow(2**30))
     created_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    # Moved by `_touch_changed_users` whenever the user changes, role grants included: the ETag follows it.
+    updated_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     # Joined eagerly: the caller and its roles come back in one query on every authenticated request.
     grants: Mapped[list[RoleGrant]] = relationship(
@@ -111,3 +118,15 @@ class User(DerivedUserFacts, db.Model):
 
     def __repr__(self):
         return f"<User {self.id} {self.email!r}>"
+
+
+@event.listens_for(Session, "before_flush")
+def _touch_changed_users(session, _flush_context, _instances):
+    """Set `updated_at` (and so the ETag, `version_tag`) on every User whose columns or role grants changed in this
+    flush: the one place that rule lives. A column `onupdate` would miss a change to the grants alone (rows of
+    user_roles), and a value set to what it already was changes nothing, the ETag included."""
+    now = None
+    for instance in session.dirty:
+        if isinstance(instance, User) and session.is_modified(instance):
+            now = now or utcnow()
+            instance.updated_at = now

@@ -71,7 +71,6 @@ class AuditService:
         """A Page of AuditEvent rows, newest first, filtered by `user_id` and/or `event_type` (both exact).
         Raises ValidationFailed for a bad cursor."""
         params = {"user_id": user_id, "event_type": event_type}
-        shape = (user_id is not None, event_type is not None)
 
         def build():
             query = select(*AuditEvent.__table__.c)
@@ -81,7 +80,7 @@ class AuditService:
                 query = query.where(_EVENTS.type == bindparam("event_type"))
             return query
 
-        return paginate(build, shape, params, AUDIT_SORTS["-id"], limit, cursor)
+        return paginate(build, params, AUDIT_SORTS["-id"], limit, cursor)
 
 
 class _CommittedEvents:

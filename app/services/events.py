@@ -1,12 +1,9 @@
 """The `UserEvents` collaborator: told about account changes inside the transaction that makes them.
 
 If a method raises, the surrounding transaction aborts and nothing is written. The default, `MailingUserEvents`
-(app/services/email_verification.py), queues a verification message in the same zope transaction;
-`LoggingUserEvents` only logs (for deployments that verify addresses some other way).
+(app/services/email_verification.py), queues a verification message in the same zope transaction; a deployment
+that verifies addresses some other way binds its own implementation in app/dependencies.py.
 """
-import logging
-
-logger = logging.getLogger("gatehouse.events")
 
 
 class UserEvents:
@@ -16,9 +13,3 @@ class UserEvents:
         """Called after a new `User` is flushed (it has an id), before commit."""
         raise NotImplementedError
 
-
-class LoggingUserEvents(UserEvents):
-    """Default implementation: one log line per event, with the id only (no personal data)."""
-
-    def user_created(self, user):
-        logger.info("user created", extra={"user_id": user.id})

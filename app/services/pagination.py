@@ -74,18 +74,22 @@ def sort_orders(tiebreak, attrs=None, **columns):
     return orders
 
 
-_STATEMENTS = {}  # (builder, shape, sort name, with cursor) -> prepared select; bounded by the query shapes
+# (builder, names of the present params, sort name, with cursor) -> prepared select; bounded by the query shapes
+_STATEMENTS = {}
 
 
-def paginate(build, shape, params, order, limit, cursor=None, include_total=False, item=lambda row: row):
+def paginate(build, params, order, limit, cursor=None, include_total=False, item=lambda row: row):
     """Run one keyset page of the query that `build()` makes. Returns a Page of `item(row)`.
 
-    `build`: makes the `select()` with its filters, every value a `bindparam` named in `params`; it is called once
-    per `shape` (a hashable naming which filters are present) and the statement reused, so requests skip building
-    and re-caching SQL. `order`: a SortOrder; `limit`: page size (1 to MAX_PAGE_SIZE); `cursor`: `next_cursor` of an
-    earlier page of the same query and order; `include_total`: also count every matching row (a COUNT over the
-    filters). Raises ValidationFailed for a cursor that is malformed or was made for another sort order.
+    `build`: makes the `select()` with its filters, every value a `bindparam` named in `params` (a dict; a filter
+    that is absent has the value None or no entry). It is called once per set of present parameters, derived from
+    `params` (so a filter cannot be added to `build` and forgotten in the cache key), and the statement reused, so
+    requests skip building and re-caching SQL. `order`: a SortOrder; `limit`: page size (1 to MAX_PAGE_SIZE);
+    `cursor`: `next_cursor` of an earlier page of the same query and order; `include_total`: also count every
+    matching row (a COUNT over the filters). Raises ValidationFailed for a cursor that is malformed or was made for
+    another sort order.
     """
+    shape = frozenset(name for name, value in params.items() if value is not None)
     params = dict(params, page_limit=limit + 1)
     if cursor:
         params["cursor_key"], params["cursor_tiebreak"] = _decode(cursor, order)

@@ -78,9 +78,7 @@ class PasswordResetService:
             raise InvalidOneTimeToken()
         self.passwords.check_policy(new_password, user.email, field="new_password")
         user.password_hash = self.passwords.hash(new_password)
-        user.revoke_tokens()
         if user.email_verified_at is None:
             user.email_verified_at = utcnow()
-        user.updated_at = utcnow()
-        self.sessions.end_all(user.id, "password_reset", client, record=False)
+        self.sessions.sign_out_everywhere(user, "password_reset", client)
         self.audit.record(AuditEventType.PASSWORD_RESET, user.id, client)

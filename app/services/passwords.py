@@ -25,6 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Config
 from injector import inject
 
+from app.entities.user import normalize_email
 from app.errors import ValidationFailed
 
 PASSWORD_MIN_LENGTH = 8  # characters
@@ -92,7 +93,7 @@ class PasswordService:
         problems = []
         if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
             problems.append(f"Length must be between {PASSWORD_MIN_LENGTH} and {PASSWORD_MAX_LENGTH}.")
-        if email and password.strip().lower() == email.strip().lower():
+        if email and password.strip().lower() == normalize_email(email):
             problems.append("Password must not be the same as the email.")
         if is_common_password(password):
             problems.append("This password is too common.")

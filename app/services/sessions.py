@@ -130,6 +130,14 @@ class SessionService:
             raise AccountGone()
         self.end_all(user_id, "logout_all", client)
 
+    def sign_out_everywhere(self, user, reason, client=NO_CLIENT):
+        """Make every credential `user` (a User locked by the unit of work) holds stop working: its access tokens
+        (`token_version` raised) and every session with its refresh tokens (`reason` stored). The rule a password
+        change or reset, a deactivation and a takeover-proof social link all follow. Returns how many sessions
+        ended."""
+        user.revoke_tokens()
+        return self.end_all(user.id, reason, client, record=False)
+
     def end_all(self, user_id, reason, client=NO_CLIENT, record=True):
         """Revoke every live session of `user_id` (`reason`: a short slug stored with them). Returns how many.
         Inside a unit of work that locked the user (callers combine it with the change that requires it)."""
@@ -180,14 +188,11 @@ class SessionService:
     def _add_refresh_token(self, session, now):
         """Add a new refresh token to `session`, extend the session to its expiry, and return the token."""
         token = new_token()
-        expires_at = min(now + self.refresh_ttl, _aware(session.created_at) + self.max_lifetime)
+        expires_at = min(now + self.refresh_ttl, session.created_at + self.max_lifetime)
         db.session.add(RefreshToken(session_id=session.id, token_digest=token_digest(token), created_at=now,
                                     expires_at=expires_at))
         session.expires_at = expires_at
         return token
 
-
-def _aware(value):
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 

@@ -185,9 +185,8 @@ class SocialLoginService:
                                      user_id=user.id, reason="linked to another subject")
             if user.email_verified_at is None:
                 user.password_hash = None
-                user.email_verified_at = user.updated_at = utcnow()
-                user.revoke_tokens()
-                self.sessions.end_all(user.id, "social_link_unverified", client, record=False)
+                user.email_verified_at = utcnow()
+                self.sessions.sign_out_everywhere(user, "social_link_unverified", client)
         db.session.add(SocialIdentity(user_id=user.id, provider=provider, subject=claims["sub"]))
         db.session.flush()
         self.audit.record(AuditEventType.SOCIAL_LINKED, user.id, client, provider=provider, created=created)

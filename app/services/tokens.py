@@ -69,7 +69,3 @@ class AccessTokenService:
             return None
         return user
 
-    def authenticate(self, token):
-        """`user_for(claims(token))`: the active user a valid access token names, or None."""
-        claims = self.claims(token)
-        return None if claims is None else self.user_for(claims)

@@ -8,8 +8,7 @@ from injector import inject
 from sqlalchemy import and_, bindparam, or_, select
 
 from app.entities import DEFAULT_ROLES, AuditEventType, Role, RoleGrant, User
-from app.entities.types import utcnow
-from app.entities.user import EMAIL_MAX_LENGTH
+from app.entities.user import EMAIL_MAX_LENGTH, normalize_email
 from app.entities.user_row import UserRow, user_row_by_id, user_rows
 from app.errors import (
     AccountGone,
@@ -26,11 +25,6 @@ from app.services.pagination import DEFAULT_PAGE_SIZE, paginate, sort_orders
 from app.services.passwords import PasswordService
 from app.services.sessions import SessionService
 from app.unit_of_work import lock_user, lock_user_by_email, locked_new_user, run, unit_of_work
-
-
-def normalize_email(email):
-    """The stored form of an email: stripped and lower-cased, so uniqueness is case-insensitive."""
-    return email.strip().lower()
 
 
 def storable_email(email):
@@ -105,8 +99,6 @@ class UserService:
                   "created_before": created_before}
         if q:
             params.update(_prefix_params("email", normalize_email(q)), **_prefix_params("name_key", q.lower()))
-        shape = (bool(q), role is not None, is_active is not None, created_after is not None,
-                 created_before is not None)
 
         def build():
             query = user_rows()
@@ -124,7 +116,7 @@ class UserService:
             return query
 
         sorts = USER_SORTS if role is None else ROLE_FILTERED_SORTS
-        return paginate(build, shape, params, sorts[sort], limit, cursor, include_total, item=UserRow.from_row)
+        return paginate(build, params, sorts[sort], limit, cursor, include_total, item=UserRow.from_row)
 
     # --- writes ----------------------------------------------------------------------------------------------
     def register(self, email, name, password, client=NO_CLIENT):
@@ -176,7 +168,6 @@ class UserService:
                 self._set_password(user, password, client)
             if name is not None:
                 user.name = name
-            user.updated_at = utcnow()
             return user
 
         try:
@@ -223,11 +214,9 @@ class UserService:
             self.audit.record(AuditEventType.ACTIVATION_CHANGED, user.id, client, actor_id=actor_id,
                               is_active=user.is_active)
             if not user.is_active:
-                user.revoke_tokens()
-                self.sessions.end_all(user.id, "deactivated", client, record=False)
+                self.sessions.sign_out_everywhere(user, "deactivated", client)
         if changes.get("password") is not None:
             self._set_password(user, changes["password"], client, actor_id)
-        user.updated_at = utcnow()
         return user
 
     def delete(self, actor_id, user_id, expected_versions=None, client=NO_CLIENT):
@@ -256,7 +245,6 @@ class UserService:
                 if user.roles != before:
                     self.audit.record(AuditEventType.ROLES_CHANGED, user.id, before=before, after=user.roles,
                                       source="cli")
-                user.updated_at = utcnow()
             return user
 
         user = run(promote, "UserService.ensure_admin")
@@ -268,8 +256,7 @@ class UserService:
         """Set a new password (policy checked), end every session of the user, record `password.changed`."""
         self.passwords.check_policy(password, user.email)
         user.password_hash = self.passwords.hash(password)
-        user.revoke_tokens()
-        self.sessions.end_all(user.id, "password_changed", client, record=False)
+        self.sessions.sign_out_everywhere(user, "password_changed", client)
         self.audit.record(AuditEventType.PASSWORD_CHANGED, user.id, client, actor_id=actor_id)
 
 
