@@ -49,7 +49,7 @@ class RegisterResource(ApiResource):
     @marshal_with(user_public, code=201, description="The new user; `Location` names it")
     @problems(400, 409, 413, 415, 429, 503)
     def post(self, email, name, password):
-        user = self.users.register(email=email, name=name, password=password, client=client_info())
+        user = self.users.create(email=email, name=name, password=password, client=client_info())
         return user, 201, {"Location": url_for("api.user", user_id=user.id)}
 
 

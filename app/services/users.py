@@ -119,17 +119,11 @@ class UserService:
         return paginate(build, params, sorts[sort], limit, cursor, include_total, item=UserRow.from_row)
 
     # --- writes ----------------------------------------------------------------------------------------------
-    def register(self, email, name, password, client=NO_CLIENT):
-        """Create an active account with the default roles; tell `UserEvents` (by default: mail a verification
-        token); record `user.registered`. Returns the User.
-
-        Raises ValidationFailed (password policy) or EmailTaken. If `UserEvents` raises, nothing is written.
-        """
-        return self.create(email=email, name=name, password=password, client=client)
-
     def create(self, email, name, password=None, roles=DEFAULT_ROLES, is_active=True, actor_id=None,
                client=NO_CLIENT, email_verified_at=None):
-        """Create an account (admins may set roles, activation, and leave the password out). Returns the User.
+        """Create an account: a self-registration (the defaults: active, the default roles), or an admin's (who may
+        set roles and activation, and leave the password out). Tells `UserEvents` (by default: mails a verification
+        token when the email is unverified) and records `user.registered`. Returns the User.
 
         Raises ValidationFailed (password policy) or EmailTaken. If `UserEvents` raises, nothing is written.
         """
