@@ -10,37 +10,27 @@ the master kills what is still running after GUNICORN_GRACEFUL_TIMEOUT. SIGINT a
 """
 import contextlib
 import glob
-import json
 import logging
 import os
 import signal
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 
+from dotenv import load_dotenv
 from gunicorn import glogging
 
-try:  # settings in .env apply to gunicorn too (quick start: ./run.sh); the environment wins over the file
-    from dotenv import load_dotenv
-except ImportError:  # pragma: no cover - python-dotenv is a production requirement
-    pass
-else:
-    load_dotenv(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".env"), override=False)
+# settings in .env apply to gunicorn too (quick start: ./run.sh); the environment wins over the file
+load_dotenv(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".env"), override=False)
 
+# The parser the app uses (environs): an empty value counts as unset, a malformed one stops gunicorn with a message
+# naming the variable. HUP runs this file again before new workers start: drop the module so they get the release's
+# copy, not the one the master imported at its start (the master never loads the app itself: app/__init__.py imports
+# the factory on first use).
+sys.modules.pop("app.runtime", None)
+from app.runtime import LOG_FORMATS, EnvReader, JsonLineFormatter, at_least  # noqa: E402
 
-def _env_number(name, default, minimum=0, kind=int):
-    """The environment variable `name` as `kind` (int or float), `default` when unset or empty; >= `minimum`."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise RuntimeError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
-    if value < minimum:
-        raise RuntimeError(f"{name} must be at least {minimum}, got {raw!r}")
-    return value
+env = EnvReader()
 
 
 def _usable_cpus():
@@ -55,8 +45,8 @@ def _usable_cpus():
 # Loopback unless told otherwise: a host install (run.sh, systemd) serves only its local nginx. The image sets
 # BIND=0.0.0.0:5000, since inside a container the proxy reaches the app over the container network (compose publishes
 # no app port). A PaaS sets PORT: then all interfaces on that port, as the platform's router expects.
-_port = os.environ.get("PORT", "").strip()
-bind = [os.environ.get("BIND", "").strip() or (f"0.0.0.0:{_port}" if _port else "127.0.0.1:5000")]
+_port = env.str("PORT").strip()
+bind = [env.str("BIND", f"0.0.0.0:{_port}" if _port else "127.0.0.1:5000").strip()]
 proc_name = "gatehouse"
 
 # --- workers: class and count, by measurement -----------------------------------------------------------------------
@@ -69,10 +59,10 @@ proc_name = "gatehouse"
 # variable away (GUNICORN_WORKER_CLASS=gthread, GUNICORN_THREADS) where throughput matters more than p99. Slow
 # clients cannot tie up sync workers: nginx buffers whole requests and responses in front of them.
 # In a container limited by a CPU quota (`cpus:`) rather than a cpuset, set WEB_CONCURRENCY to the quota.
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "").strip() or "sync"
-workers = _env_number("WEB_CONCURRENCY", _usable_cpus(), minimum=1)
+worker_class = env.str("GUNICORN_WORKER_CLASS", "sync").strip()
+workers = env.int("WEB_CONCURRENCY", _usable_cpus(), validate=at_least(1))
 # threads > 1 silently turns a sync worker into gthread, so threads are set for gthread only.
-threads = _env_number("GUNICORN_THREADS", 4, minimum=1) if worker_class == "gthread" else 1
+threads = env.int("GUNICORN_THREADS", 4, validate=at_least(1)) if worker_class == "gthread" else 1
 # Each worker imports the app itself (no preload): no database connection or thread crosses a fork, and HUP reloads
 # new code.
 preload_app = False
@@ -83,32 +73,32 @@ preload_app = False
 # worker's capacity), and at 10,000 a worker serving 1,000 req/s recycled every 10 s, which cost the benchmark
 # 10-25% of its read throughput and put 250 ms spikes in its p99. Note: memory:// rate-limit counters live in the
 # worker and restart with it; production shares them in Redis (RATELIMIT_STORAGE_URI).
-max_requests = _env_number("GUNICORN_MAX_REQUESTS", 200000)
-max_requests_jitter = _env_number("GUNICORN_MAX_REQUESTS_JITTER", 20000)
+max_requests = env.int("GUNICORN_MAX_REQUESTS", 200000, validate=at_least(0))
+max_requests_jitter = env.int("GUNICORN_MAX_REQUESTS_JITTER", 20000, validate=at_least(0))
 
 # --- timeouts (seconds) ---------------------------------------------------------------------------------------------
 # Hard timeout: a worker silent for this long (a sync worker: one request taking this long) is killed and replaced.
 # Requests are bounded well below it (DATABASE_CONNECT_TIMEOUT 3, DATABASE_STATEMENT_TIMEOUT 3, OIDC_HTTP_TIMEOUT 5);
 # nginx's proxy_read_timeout (deploy/nginx/gatehouse.conf) is a little longer, so gunicorn, not nginx, decides that a
 # request took too long.
-timeout = _env_number("GUNICORN_TIMEOUT", 30, minimum=1)
+timeout = env.int("GUNICORN_TIMEOUT", 30, validate=at_least(1))
 # Drain: after SIGTERM, how long workers keep serving while /ready answers 503. 0: no drain (gunicorn's own SIGTERM
 # handling: stop accepting at once, finish in-flight requests).
-DRAIN_SECONDS = _env_number("DRAIN_SECONDS", 5.0, kind=float)
+DRAIN_SECONDS = env.float("DRAIN_SECONDS", 5.0, validate=at_least(0))
 # Graceful timeout: after SIGTERM, how long the master waits for workers to exit before it kills them. It covers the
 # drain plus the requests still in flight when the drain ends, so it must exceed DRAIN_SECONDS.
-graceful_timeout = _env_number("GUNICORN_GRACEFUL_TIMEOUT", 30, minimum=1)
+graceful_timeout = env.int("GUNICORN_GRACEFUL_TIMEOUT", 30, validate=at_least(1))
 if graceful_timeout <= DRAIN_SECONDS:
     raise RuntimeError(f"GUNICORN_GRACEFUL_TIMEOUT ({graceful_timeout} s) must exceed DRAIN_SECONDS "
                        f"({DRAIN_SECONDS} s): in-flight requests need time to finish after the drain")
 # Idle keep-alive connections (gthread only; sync workers close every connection). nginx's upstream keepalive_timeout
 # is shorter, so nginx never sends a request on a connection gunicorn is closing.
-keepalive = _env_number("GUNICORN_KEEPALIVE", 5, minimum=0)
+keepalive = env.int("GUNICORN_KEEPALIVE", 5, validate=at_least(0))
 
 # --- proxies --------------------------------------------------------------------------------------------------------
 # Addresses allowed to set X-Forwarded-Proto & co. for gunicorn itself (wsgi.url_scheme). The app's ProxyFix
 # (PROXY_HOPS) is what decides the client address, scheme and host; this only keeps gunicorn from believing anyone else.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "").strip() or "127.0.0.1,::1"
+forwarded_allow_ips = env.str("FORWARDED_ALLOW_IPS", "127.0.0.1,::1").strip()
 
 # The heartbeat file each worker touches (os.utime on every loop): on tmpfs when there is one, since a disk-backed
 # /tmp (container overlay filesystems) can stall workers on it. gunicorn creates it with mkstemp (0600, O_EXCL) and
@@ -118,79 +108,76 @@ worker_tmp_dir = _TMPFS if os.path.isdir(_TMPFS) and os.access(_TMPFS, os.W_OK) 
 
 # gunicorn >= 25 opens a control socket (gunicornc) in $XDG_RUNTIME_DIR or ~/.gunicorn by default; off unless a path
 # is given, so nothing is created in a home directory the service user may not have.
-_control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
+_control_socket = env.str("GUNICORN_CONTROL_SOCKET").strip()
 control_socket_disable = not _control_socket
 if _control_socket:
     control_socket = _control_socket
 
 
-# --- logs: JSON lines on stdout -------------------------------------------------------------------------------------
-def _iso_now():
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+# --- logs: the app's JSON lines on stdout, or text ------------------------------------------------------------------
+# LOG_FORMAT as the app reads it (app/configs.py): json, except text by default in development and tests.
+LOG_FORMAT = env.choice("LOG_FORMAT", "text" if env.str("GATEHOUSE_ENV") in ("development", "testing") else "json",
+                        LOG_FORMATS)
 
 
-class _JsonFormatter(logging.Formatter):
-    """gunicorn's own messages (start, workers, errors) as one JSON object per line."""
+class _Pid(logging.Filter):
+    """Adds `pid` to gunicorn's own records (which worker booted, exited, timed out)."""
 
-    def format(self, record):
-        entry = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-                 "level": record.levelname, "logger": record.name, "pid": record.process,
-                 "message": record.getMessage()}
-        if record.exc_info:
-            entry["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
-class _JsonSafeAtoms(glogging.SafeAtoms):
-    """Access-log atoms escaped for a JSON string (gunicorn only escapes double quotes, not backslashes)."""
-
-    def __init__(self, atoms):
-        super().__init__({})
-        for key, value in atoms.items():
-            if isinstance(value, str):
-                value = json.dumps(value)[1:-1]
-            elif value is None:
-                value = 0 if key == "B" else "-"  # B: response length, unknown when nothing was sent
-            self[key] = value
+    def filter(self, record):
+        record.pid = record.process
+        return True
 
 
 class JsonLogger(glogging.Logger):
-    """gunicorn's logger with JSON lines: the error log goes to stdout (not stderr) as JSON; the access log, when
-    enabled, gets ISO 8601 UTC times and JSON-escaped values."""
-
-    atoms_wrapper_class = _JsonSafeAtoms
-
-    def now(self):
-        return _iso_now()
+    """gunicorn's logger writing the app's JSON lines (app.runtime.JsonLineFormatter: the same fields and time
+    format) to stdout, not stderr: its own messages (logger gunicorn.error, with `pid`) and, when enabled, one
+    access line per request (logger gunicorn.access)."""
 
     def setup(self, cfg):
         super().setup(cfg)
-        if cfg.errorlog == "-":  # gunicorn's "-" is stderr; the platform reads stdout (Docker, journald, a PaaS)
-            for handler in self.error_log.handlers:
-                if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
-                    handler.setStream(sys.stdout)
-                    handler.setFormatter(_JsonFormatter())
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                if not getattr(handler, "_gunicorn", False):
+                    continue
+                if type(handler) is logging.StreamHandler and handler.stream is sys.stderr:
+                    handler.setStream(sys.stdout)  # gunicorn's "-"; the platform reads stdout (Docker, journald)
+                handler.setFormatter(JsonLineFormatter())
+                if log is self.error_log:
+                    handler.addFilter(_Pid())
+
+    def access(self, resp, req, environ, request_time):
+        """The access line: the app's fields where gunicorn knows them (no route, no user), and the path without the
+        query string (it may carry personal data: list filters; tokens never travel in URLs)."""
+        if not self.access_log_enabled:
+            return
+        try:
+            atoms = self.atoms(resp, req, environ, request_time)
+            method, path, status = atoms["m"], atoms["U"], int(atoms["s"])
+            duration_ms = round(request_time.total_seconds() * 1000, 2)
+            self.access_log.info("%s %s %s %.2fms", method, path, status, duration_ms, extra={
+                "request_id": atoms.get("{x-request-id}o"), "method": method, "path": path, "status": status,
+                "duration_ms": duration_ms, "remote_addr": atoms["h"], "bytes": atoms["B"],
+                "user_agent": atoms["a"]})
+        except Exception:
+            self.exception("access log line failed")
 
 
-logger_class = JsonLogger
 errorlog = "-"
-loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "").strip() or "info"
-# The app writes one JSON access line per request itself (logger gatehouse.access, with the user id and route), so
-# gunicorn's access log is off; GUNICORN_ACCESS_LOG=1 adds it (JSON, stdout), e.g. to see requests the app never saw.
-accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG", "").strip() in ("1", "true", "yes", "on") else None
-# No query string: it may carry personal data (list filters); tokens never travel in URLs.
-access_log_format = (
-    '{"time": "%(t)s", "logger": "gunicorn.access", "request_id": "%({x-request-id}o)s", '
-    '"remote_addr": "%(h)s", "method": "%(m)s", "path": "%(U)s", "status": %(s)s, "bytes": %(B)s, '
-    '"duration_ms": %(M)s, "user_agent": "%(a)s"}'
-)
+loglevel = env.str("GUNICORN_LOG_LEVEL", "info").strip()
+# The app writes one access line per request itself (logger gatehouse.access, with the user id and route), so
+# gunicorn's access log is off; GUNICORN_ACCESS_LOG=1 adds it, e.g. to see requests the app never saw.
+accesslog = "-" if env.bool("GUNICORN_ACCESS_LOG", False) else None
+if LOG_FORMAT == "json":
+    logger_class = JsonLogger
+else:  # gunicorn's own text lines on stderr; its access lines without the query string, as above
+    access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s" %({x-request-id}o)s'
 
 
 # --- Prometheus multiprocess mode -----------------------------------------------------------------------------------
 def on_starting(server):
     """Master start: give the workers an empty PROMETHEUS_MULTIPROC_DIR (when set). Only the metric files
     prometheus_client writes there (*.db) are removed, never anything else a mistaken path may hold."""
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    directory = env.str("PROMETHEUS_MULTIPROC_DIR").strip()
     if not directory:
         return
     os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -201,7 +188,7 @@ def on_starting(server):
 
 def child_exit(server, worker):
     """Master, after a worker exited: drop that worker's live gauges from the multiprocess metrics."""
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
+    if not env.str("PROMETHEUS_MULTIPROC_DIR"):
         return
     try:
         from app.observability.metrics import mark_worker_dead

@@ -6,6 +6,7 @@ import transaction
 from argon2 import PasswordHasher
 from itsdangerous import URLSafeTimedSerializer
 
+from app.configs import OWASP_ARGON2
 from app.dependencies import resolve
 from app.entities import User
 from app.extensions import db
@@ -105,7 +106,9 @@ def test_login_with_unknown_email_still_verifies_a_hash(make_app):
     assert CountingPasswords.verifications == 1
 
 
-def test_login_rehashes_when_parameters_changed(app, client, users):
+def test_login_rehashes_when_parameters_changed(make_app, users):
+    app = make_app(**OWASP_ARGON2)  # production's parameters: the suite's default app hashes cheaply
+    client = ApiClient(app)
     user = users.create()
     old_hash = PasswordHasher(time_cost=3, memory_cost=19456, parallelism=1).hash(user.password)
     with app.app_context(), transaction.manager:

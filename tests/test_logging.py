@@ -10,9 +10,14 @@ import json
 import logging
 import os
 import re
+import runpy
+import types
 import uuid
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from gunicorn.config import Config
 
 from app.observability.logs import GatehouseHandler, Redactor, request_id_for
 from tests.oidc_provider import FakeOidcProvider
@@ -268,3 +273,69 @@ def test_request_id_for_accepts_only_the_documented_shape():
     assert request_id_for("A" * 128) == "A" * 128
     assert request_id_for("A" * 129) != "A" * 129
     assert request_id_for("a\nb") != "a\nb"
+
+
+# --- gunicorn's own lines: the same schema -------------------------------------------------------------------------
+
+@pytest.fixture
+def gunicorn_logger(monkeypatch):
+    """A function returning gunicorn.conf.py's JsonLogger set up as gunicorn would (error log "-", access log on),
+    writing to sys.stdout as it is then (call it in the test: capsys replaces sys.stdout for the call); its handlers
+    are taken off gunicorn's loggers afterwards."""
+    for name in ("GATEHOUSE_ENV", "LOG_FORMAT", "GUNICORN_ACCESS_LOG", "WEB_CONCURRENCY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("dotenv.load_dotenv", lambda *args, **kwargs: False)
+    conf = runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))
+    cfg = Config()
+    cfg.set("errorlog", "-")
+    cfg.set("accesslog", "-")
+    made = []
+
+    def make():
+        made.append(conf["JsonLogger"](cfg))
+        return made[-1]
+
+    yield make
+    for logger in made:
+        for log in (logger.error_log, logger.access_log):
+            for handler in [h for h in log.handlers if getattr(h, "_gunicorn", False)]:
+                log.removeHandler(handler)
+
+
+def test_gunicorn_writes_the_apps_json_lines_to_stdout(gunicorn_logger, json_app, output, capsys):
+    ApiClient(json_app).get("/health", headers={"X-Request-ID": "edge-1"})
+    (app_line,) = access_lines(output)
+    gunicorn = gunicorn_logger()
+    gunicorn.info("Booting worker with pid: %s", 4242)
+    try:
+        raise OSError("worker crashed")
+    except OSError:
+        gunicorn.exception("Exception in worker process")
+    response = types.SimpleNamespace(status="200 OK", headers=[("X-Request-ID", "edge-1")], sent=15)
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/health?secret=1", "PATH_INFO": "/health",
+               "QUERY_STRING": "secret=1", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "192.0.2.7",
+               "HTTP_USER_AGENT": 'curl "quoted" \\ back'}
+    gunicorn.access(response, types.SimpleNamespace(headers=[]), environ, timedelta(microseconds=1520))
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    booted, crashed, access = [json.loads(line) for line in captured.out.splitlines()]
+    for line in (booted, crashed, access):  # the app's first four fields and time format
+        assert list(line)[:4] == list(app_line)[:4] == ["timestamp", "level", "logger", "message"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["timestamp"])
+    assert (booted["logger"], booted["level"], booted["message"]) == ("gunicorn.error", "INFO",
+                                                                      "Booting worker with pid: 4242")
+    assert booted["pid"] == os.getpid()
+    assert crashed["level"] == "ERROR"
+    assert "OSError: worker crashed" in crashed["exc_info"]
+    assert access == {"timestamp": access["timestamp"], "level": "INFO", "logger": "gunicorn.access",
+                      "message": "GET /health 200 1.52ms", "request_id": "edge-1", "method": "GET",
+                      "path": "/health", "status": 200, "duration_ms": 1.52, "remote_addr": "192.0.2.7",
+                      "bytes": 15, "user_agent": 'curl "quoted" \\ back'}
+    shared = {"request_id", "method", "path", "status", "duration_ms", "remote_addr"}
+    assert shared <= set(app_line)  # the same names for what both know
+    assert shared <= set(access)
+
+
+def test_mysql_connector_and_sqlalchemy_stay_quiet_at_info(json_app):
+    assert logging.getLogger("mysql.connector").getEffectiveLevel() == logging.WARNING
+    assert logging.getLogger("sqlalchemy.engine").getEffectiveLevel() == logging.WARNING

@@ -1,11 +1,14 @@
-"""The password policy's common-password check (app/services/passwords.py, list in app/data/)."""
+"""Hashing with the real argon2id parameters, and the password policy's common-password check
+(app/services/passwords.py, list in app/data/)."""
 import pytest
 
+from app.configs import CHEAP_ARGON2
 from app.errors import ValidationFailed
 from app.services.passwords import COMMON_PASSWORDS_FILE, PasswordService, common_passwords
 from tests.support import DEFAULT_PASSWORD
 
 TOO_COMMON = "This password is too common."
+# The real parameters (OWASP's minimum, production's default), set explicitly: the suite's apps hash cheaply
 ARGON2_CONFIG = {"ARGON2_TIME_COST": 2, "ARGON2_MEMORY_COST": 19456, "ARGON2_PARALLELISM": 1}
 LONG_PASSPHRASE = "quartz lantern mosaic 7 drift ember"
 
@@ -89,3 +92,19 @@ def test_changing_to_a_common_password_is_refused(client, auth):
                                  headers=headers, status=400)
     assert TOO_COMMON in response.json["errors"]["password"]
     auth.token(user)  # the old password still works: nothing changed
+
+
+# --- hashing, with the real (OWASP) parameters: the test suite's apps default to cheap ones ---------------------------
+
+def test_hashes_are_argon2id_with_the_configured_parameters(passwords):
+    password_hash = passwords.hash(LONG_PASSPHRASE)
+    assert password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert passwords.verify(password_hash, LONG_PASSPHRASE)
+    assert not passwords.verify(password_hash, LONG_PASSPHRASE + "x")
+    assert not passwords.needs_rehash(password_hash)
+
+
+def test_a_hash_made_with_other_parameters_verifies_and_needs_rehashing(passwords):
+    cheap = PasswordService(CHEAP_ARGON2).hash(LONG_PASSPHRASE)
+    assert passwords.verify(cheap, LONG_PASSPHRASE)
+    assert passwords.needs_rehash(cheap)

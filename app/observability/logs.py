@@ -2,8 +2,9 @@
 record logged while it is handled, one access line per request, and a last-resort mask for credentials.
 
 A JSON line (LOG_FORMAT=json) is one object: `timestamp` (ISO 8601, UTC, milliseconds, `Z`), `level`, `logger`,
-`message`, then the record's extra fields (`request_id` while a request is handled; the access line's fields
-below; `exc_info`, a traceback, when one is attached). docs/observability.md lists them.
+`message`, `exc_info` (a traceback) when one is attached, then the record's extra fields (`request_id` while a request
+is handled; the access line's fields below). docs/observability.md lists them. The formatter is
+app.runtime.JsonLineFormatter, which gunicorn's own lines use too (gunicorn.conf.py): one schema for both.
 
 What keeps secrets out of the logs is what is never logged: request and response bodies, headers (Authorization
 included), query strings, SQL parameters (the engine runs with `hide_parameters`, app/configs.py) and result rows
@@ -21,8 +22,9 @@ import time
 
 from flask import g, has_request_context, request
 from flask.logging import default_handler
-from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy.engine import make_url
+
+from app.runtime import JsonLineFormatter
 
 ACCESS_LOGGER = "gatehouse.access"
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -39,8 +41,10 @@ _CREDENTIAL = re.compile(r"(?P<scheme>\b(?i:bearer)\s+)[\w.~+/=-]{8,}|eyJ[\w-]*\
 # A URL rule's converter arguments, dropped from the `route` label: <int(max=...):user_id> -> <int:user_id>.
 _CONVERTER_ARGUMENTS = re.compile(r"<(\w+)\([^)]*\):")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
-_JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
-_JSON_NAMES = {"asctime": "timestamp", "levelname": "level", "name": "logger"}
+# Loggers that would otherwise write a line per connection or statement, held at WARNING unless configured:
+# sqlalchemy.engine (at DEBUG it logs result rows, which hold hashes and emails) and mysql.connector (INFO on every
+# connection it opens).
+_QUIET_LOGGERS = ("sqlalchemy.engine", "mysql.connector")
 
 
 def request_id_for(header_value):
@@ -99,22 +103,6 @@ def configured_secrets(config):
             database_password)
 
 
-class JsonLineFormatter(JsonFormatter):
-    """python-json-logger's formatter with our field names, a UTC ISO 8601 timestamp and the Redactor applied to
-    the whole line (message, extra fields and traceback alike)."""
-
-    def __init__(self, redactor):
-        super().__init__(_JSON_FIELDS, rename_fields=_JSON_NAMES, json_ensure_ascii=False)
-        self.redactor = redactor
-
-    def formatTime(self, record, datefmt=None):  # noqa: N802  (logging.Formatter's name)
-        """`2025-01-31T12:34:56.789Z`: the record's creation time in UTC, millisecond precision."""
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
-
-    def format(self, record):
-        return self.redactor(super().format(record))
-
-
 class TextLineFormatter(logging.Formatter):
     """`time LEVEL logger [request id] message` (`-` outside requests), Redactor applied."""
 
@@ -167,10 +155,12 @@ def configure_logging(app):
         app.logger.removeHandler(default_handler)
     app.logger.setLevel(level)
     # SQLAlchemy logs every statement at INFO and every result row at DEBUG once its logger is enabled, and root
-    # at DEBUG enables it: rows hold hashes and emails. SQL logging stays opt-in (set this logger's level).
-    engine_logger = logging.getLogger("sqlalchemy.engine")
-    if engine_logger.level == logging.NOTSET:
-        engine_logger.setLevel(logging.WARNING)
+    # at DEBUG enables it: rows hold hashes and emails. mysql-connector logs INFO lines on every connection. Both
+    # stay opt-in (set the logger's level).
+    for name in _QUIET_LOGGERS:
+        quiet = logging.getLogger(name)
+        if quiet.level == logging.NOTSET:
+            quiet.setLevel(logging.WARNING)
 
 
 def register_request_logging(app, observers=()):

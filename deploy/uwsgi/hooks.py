@@ -98,7 +98,7 @@ def _load_gunicorn_settings():
     master with the reason when its settings are invalid or uWSGI parsed different ones."""
     try:
         conf = runpy.run_path(str(REPO / "gunicorn.conf.py"))
-    except RuntimeError as error:  # gunicorn.conf.py's own validation (_env_number, the drain arithmetic)
+    except RuntimeError as error:  # gunicorn.conf.py's own validation (its settings, the drain arithmetic)
         sys.exit(f"gatehouse: invalid setting: {error}")
     problems = _same_settings_as_gunicorn(conf)
     if problems:
