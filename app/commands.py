@@ -1,11 +1,14 @@
-"""`flask` CLI commands: create-admin, purge-expired (cron), send-mail (the mail queue's sender)."""
+"""`flask` CLI commands: create-admin, purge-expired (cron), send-mail (the mail queue's sender), and `mail list` /
+`mail show` (read the queue: in development, the verification or reset token without an SMTP server)."""
+import contextlib
 import logging
 import signal
 import threading
 from pathlib import Path
 
 import click
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
+from repoze.sendmail.maildir import NotAMaildir
 
 from app.dependencies import resolve
 from app.errors import DomainError
@@ -59,28 +62,98 @@ def purge_expired():
 def send_mail(interval, heartbeat_file):
     """Deliver the messages committed to the mail queue (MAIL_QUEUE_PATH) over SMTP (MAIL_SERVER, MAIL_PORT).
 
-    With --loop, SIGTERM and SIGINT end the loop cleanly: a pass under way finishes its deliveries (a message is never
-    cut off mid-conversation), then the command exits 0. As a container's PID 1 (compose `mailer`), this is what
-    `docker stop` needs: the kernel gives PID 1 no default action for SIGTERM.
+    Each message that could not be delivered gets one line: which server was tried and why. A message the server
+    refused permanently (5xx) is moved aside; any other failure keeps it queued for the next run. Without --loop the
+    command exits 1 when messages were tried and none went out (no SMTP server: read them with `flask mail list`).
+
+    With --loop, failures are logged (one line each) and the loop keeps going; SIGTERM and SIGINT end it cleanly: a
+    pass under way finishes its deliveries (a message is never cut off mid-conversation), then the command exits 0.
+    As a container's PID 1 (compose `mailer`), this is what `docker stop` needs: the kernel gives PID 1 no default
+    action for SIGTERM.
     """
     queue = resolve(MailQueue)
     if interval is None:
-        left = queue.deliver_queued()
-        click.echo(f"Mail queue processed; {left} message(s) left for a later attempt")
+        with _readable(queue):
+            report = queue.deliver_queued()
+        for failure in report.failures:
+            click.echo(_failure_line(failure), err=True)
+        click.echo(f"Delivered {len(report.delivered)} message(s) to {report.server}; "
+                   f"{report.left} message(s) left in the queue for a later attempt")
+        if report.nothing_delivered:
+            raise click.exceptions.Exit(1)
         return
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda received, _frame: stopping.set())
     logger.info("delivering the mail queue every %s s", interval)
     while not stopping.is_set():
-        queue.deliver_queued()
+        report = queue.deliver_queued()
+        for failure in report.failures:
+            logger.warning("%s", _failure_line(failure))
+        if report.delivered:
+            logger.info("delivered %d message(s) to %s", len(report.delivered), report.server)
         if heartbeat_file:
             Path(heartbeat_file).touch()
         stopping.wait(interval)
     logger.info("mail sender stopped (signal received); the queue keeps what is left")
 
 
+@contextlib.contextmanager
+def _readable(queue):
+    """Report a queue directory that cannot be read or created in one line."""
+    try:
+        yield
+    except (OSError, NotAMaildir) as error:
+        raise click.ClickException(f"The mail queue {queue.queue_path} (MAIL_QUEUE_PATH) cannot be used: "
+                                   f"{getattr(error, 'strerror', None) or error}") from error
+
+
+def _failure_line(failure):
+    fate = "refused for good, moved aside" if failure.rejected else "kept in the queue"
+    return f"Not delivered ({fate}): {failure.message.id} to {failure.message.recipient}: {failure.reason}"
+
+
+mail = AppGroup("mail", help="Read the mail queue (MAIL_QUEUE_PATH): the messages `send-mail` has yet to deliver.")
+
+
+@mail.command("list")
+def list_mail():
+    """One line per queued message, oldest first: id, date (UTC), recipient, subject."""
+    queue = resolve(MailQueue)
+    with _readable(queue):
+        messages = queue.queued()
+    if not messages:
+        click.echo(f"No message in the mail queue ({queue.queue_path})", err=True)
+    for message in messages:
+        when = message.date.strftime("%Y-%m-%dT%H:%M:%SZ") if message.date else "-"
+        click.echo(f"{message.id}  {when}  {message.recipient}  {message.subject}")
+
+
+@mail.command("show")
+@click.argument("message_id")
+def show_mail(message_id):
+    """Print one queued message, its headers and text decoded (the link or token it carries).
+
+    MESSAGE_ID is an id `flask mail list` shows; its first few characters do when no other id starts with them.
+    """
+    queue = resolve(MailQueue)
+    with _readable(queue):
+        matches = queue.find(message_id)
+    if not matches:
+        raise click.ClickException(f"No queued message has the id {message_id!r} (see `flask mail list`)")
+    if len(matches) > 1:
+        raise click.ClickException(f"{message_id!r} starts several ids: {', '.join(m.id for m in matches)}")
+    queued = matches[0]
+    click.echo(f"Id: {queued.id}")
+    for name in ("Date", "From", "To", "Subject", "Message-Id"):
+        if queued.message.get(name) is not None:
+            click.echo(f"{name}: {str(queued.message.get(name)).strip()}")  # a folded value starts with a space
+    click.echo(f"File: {queued.path}")
+    click.echo()
+    click.echo(queued.text().rstrip("\n"))
+
+
 def register_commands(app):
     """Add the CLI commands to `app`."""
-    for command in (create_admin, purge_expired, send_mail):
+    for command in (create_admin, purge_expired, send_mail, mail):
         app.cli.add_command(command)

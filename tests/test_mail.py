@@ -1,11 +1,17 @@
 """Mailed tokens end to end: registration and resend mail a verification token, password reset mails a reset token,
 through the app's real Maildir queue (repoze.sendmail, joined to the zope transaction) and a real SMTP server
 (aiosmtpd, tests/smtp_server.py). Messages exist only for committed transactions; a queue that cannot be written
-rolls the database back; a message the server could not take stays queued until it can."""
+rolls the database back; a message the server could not take stays queued until it can. `flask mail list/show` read
+the queue decoded; `flask send-mail` reports each message it could not deliver in one line."""
 import os
 import re
+import socket
+import subprocess
+import sys
 import time
+from datetime import UTC, datetime
 from email.utils import parseaddr
+from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
@@ -59,7 +65,11 @@ class Mailroom:
     def deliver(self):
         """Run the app's queue processor once; the number of messages left queued."""
         with self.app.app_context():
-            return resolve(MailQueue).deliver_queued()
+            return resolve(MailQueue).deliver_queued().left
+
+    def cli(self, *args):
+        """Run `flask ARGS` in-process (Click's runner); its result (exit_code, output: stdout and stderr)."""
+        return self.app.test_cli_runner().invoke(args=list(args))
 
     def the_message_to(self, address, subject):
         """Deliver the queue and return the one message it sent, checking it went to `address` only."""
@@ -153,11 +163,15 @@ def test_registration_mails_a_token_that_verifies_the_email_once(mailroom):
 def test_the_cli_delivers_the_queue(mailroom):
     room = mailroom()
     room.register("cli@example.com")
-    result = room.app.test_cli_runner().invoke(args=["send-mail"])
+    result = room.cli("send-mail")
     assert result.exit_code == 0, result.output
-    assert "0 message(s) left" in result.output
+    assert f"Delivered 1 message(s) to {HOST}:{room.smtp.port}; 0 message(s) left" in result.output
+    assert "Not delivered" not in result.output
     assert [m.rcpt_tos for m in room.smtp.messages] == [("cli@example.com",)]
     assert room.smtp.messages[0].message["Subject"] == VERIFY_SUBJECT
+    result = room.cli("send-mail")  # an empty queue is not a failure
+    assert result.exit_code == 0, result.output
+    assert "Delivered 0 message(s)" in result.output
 
 
 def test_the_verification_message_carries_the_configured_link(mailroom):
@@ -355,8 +369,9 @@ def test_mail_stays_queued_while_the_smtp_server_is_down_and_goes_out_once_it_is
     room = mailroom()
     room.register("wait@example.com")
     room.smtp.stop()
-    result = room.app.test_cli_runner().invoke(args=["send-mail"])
-    assert result.exit_code == 0, result.output
+    result = room.cli("send-mail")
+    assert result.exit_code == 1, result.output  # nothing could be delivered
+    assert f"to wait@example.com: cannot connect to {HOST}:{room.smtp.port}: Connection refused" in result.output
     assert "1 message(s) left" in result.output
     assert room.deliver() == 1  # a second failed attempt keeps it too
 
@@ -379,6 +394,144 @@ def test_a_temporary_refusal_keeps_the_message_and_a_permanent_one_drops_it(mail
 
     room.register("nobody@example.com")
     setattr(room.smtp, stage, "550 5.1.1 No such user")
-    assert room.deliver() == 0  # moved aside, not retried
+    result = room.cli("send-mail")
+    assert result.exit_code == 1, result.output
+    [line] = [line for line in result.output.splitlines() if line.startswith("Not delivered")]
+    assert line.startswith("Not delivered (refused for good, moved aside): ")
+    refusal = "refused the recipient:" if stage == "rcpt_reply" else "answered"
+    assert line.endswith(f"to nobody@example.com: {HOST}:{room.smtp.port} {refusal} 550 5.1.1 No such user")
+    assert "0 message(s) left" in result.output  # moved aside, not retried
     setattr(room.smtp, stage, None)
     room.assert_nothing_sent()
+
+
+# --- reading the queue: flask mail list / show ----------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+LIST_LINE = re.compile(r"(?P<id>[0-9a-f]{10})  (?P<date>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)  (?P<to>\S+)  (?P<subject>.+)")
+
+
+def listed(room):
+    """`flask mail list`, each line parsed (every stdout line must be one)."""
+    result = room.cli("mail", "list")
+    assert result.exit_code == 0, result.output
+    entries = [LIST_LINE.fullmatch(line) for line in result.stdout.splitlines()]
+    assert all(entries), result.stdout
+    return [entry.groupdict() for entry in entries]
+
+
+def queue_bytes(room):
+    """Everything in the queue's files, as stored."""
+    return b"".join(Path(room.queue_path, sub, name).read_bytes() for sub in ("new", "cur")
+                    for name in os.listdir(os.path.join(room.queue_path, sub)))
+
+
+def test_mail_list_and_show_decode_the_queued_message_and_its_token(mailroom):
+    room = mailroom()
+    room.register("ada@example.com", name="Ada Lovelace Ñandú")
+
+    [entry] = listed(room)
+    assert (entry["to"], entry["subject"]) == ("ada@example.com", VERIFY_SUBJECT)
+    queued_at = datetime.strptime(entry["date"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - queued_at).total_seconds()) < 120
+    shown = room.cli("mail", "show", entry["id"][:4])  # a unique prefix will do
+    assert shown.exit_code == 0, shown.output
+    assert "To: ada@example.com\n" in shown.stdout
+    assert f"From: {SENDER}\n" in shown.stdout
+    assert f"Subject: {VERIFY_SUBJECT}\n" in shown.stdout
+    assert re.search(r"^Message-Id: <[^ ]+>$", shown.stdout, re.MULTILINE), shown.stdout  # unfolded
+    assert "Hello Ada Lovelace Ñandú," in shown.stdout
+    token = re.search(r"^Token: (\S+)$", shown.stdout, re.MULTILINE).group(1)
+    assert token.encode() not in queue_bytes(room)  # the stored message is base64: reading the file is not enough
+
+    assert token_in(room.the_message_to("ada@example.com", VERIFY_SUBJECT)) == token  # the very token it carries
+    room.verify(token)
+    assert listed(room) == []  # delivered: gone from the queue
+    assert "No message in the mail queue" in room.cli("mail", "list").output
+
+
+def test_mail_list_decodes_an_encoded_subject_and_show_prints_the_link(mailroom, users):
+    room = mailroom(PASSWORD_RESET_URL="https://app.example/reset?token={token}")
+    with room.app.app_context(), transaction.manager:
+        resolve(MailQueue).send("zoe@example.com", "Grüße an Zoë", "Hallo Zoë!\n")
+    assert "Grüße".encode() not in queue_bytes(room)  # an RFC 2047 encoded word in the file
+    users.create(email="reset@example.com")
+    room.request_reset("reset@example.com")
+
+    entries = listed(room)
+    assert [(entry["to"], entry["subject"]) for entry in entries] == [  # oldest first
+        ("zoe@example.com", "Grüße an Zoë"), ("reset@example.com", RESET_SUBJECT)]
+    shown = room.cli("mail", "show", entries[0]["id"])
+    assert shown.exit_code == 0, shown.output
+    assert "Subject: Grüße an Zoë\n" in shown.stdout
+    assert shown.stdout.endswith("\n\nHallo Zoë!\n")
+    shown = room.cli("mail", "show", entries[1]["id"])
+    link = re.search(r"^https://app\.example/reset\?token=(\S+)$", shown.stdout, re.MULTILINE)
+    assert link, shown.stdout
+    room.confirm_reset(unquote(link.group(1)))
+    room.login("reset@example.com", NEW_PASSWORD)
+
+
+def test_mail_show_refuses_an_unknown_id(mailroom):
+    room = mailroom()
+    room.register("someone@example.com")
+    [entry] = listed(room)
+    unknown = "0123456789" if not entry["id"].startswith("0") else "f123456789"
+    result = room.cli("mail", "show", unknown)
+    assert result.exit_code == 1
+    assert f"No queued message has the id '{unknown}'" in result.output
+
+
+
+@pytest.mark.parametrize("command", [["mail", "list"], ["mail", "show", "0123"], ["send-mail"]])
+def test_a_queue_that_cannot_be_read_is_reported_in_one_line(mailroom, tmp_path, command):
+    not_a_directory = tmp_path / "queue-file"
+    not_a_directory.write_text("a regular file cannot be a Maildir")
+    room = mailroom(MAIL_QUEUE_PATH=str(not_a_directory))
+    result = room.cli(*command)
+    assert result.exit_code == 1
+    assert result.output == (f"Error: The mail queue {not_a_directory} (MAIL_QUEUE_PATH) cannot be used: "
+                             "Not a directory\n")
+
+
+# --- flask send-mail as a newcomer runs it: a real process ----------------------------------------------------------
+
+def run_send_mail(room, tmp_path, port):
+    """`flask --app autoapp send-mail` in its own process, on `room`'s queue, delivering to 127.0.0.1:`port`."""
+    env = {**os.environ, "GATEHOUSE_ENV": "development", "SECRET_KEY": "x" * 40,
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "MAIL_QUEUE_PATH": room.queue_path,
+           "MAIL_SERVER": HOST, "MAIL_PORT": str(port), "LOG_FORMAT": "text", "LOG_LEVEL": "INFO"}
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "autoapp", "send-mail"],  # noqa: S603
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                          check=False)
+
+
+def test_send_mail_without_a_server_says_why_in_one_line_per_message_and_fails(mailroom, tmp_path):
+    room = mailroom()
+    addresses = {"one@example.com", "two@example.com", "three@example.com"}
+    for address in sorted(addresses):
+        room.register(address)
+    ids = {entry["to"]: entry["id"] for entry in listed(room)}
+
+    with socket.socket() as refusing:  # bound, never listening: connecting to it is refused
+        refusing.bind((HOST, 0))
+        port = refusing.getsockname()[1]
+        result = run_send_mail(room, tmp_path, port)
+
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert sorted(lines) == sorted(f"Not delivered (kept in the queue): {ids[address]} to {address}: "
+                                   f"cannot connect to {HOST}:{port}: Connection refused" for address in addresses)
+    assert result.stdout == f"Delivered 0 message(s) to {HOST}:{port}; 3 message(s) left in the queue for a later " \
+                            "attempt\n"
+    assert {entry["to"] for entry in listed(room)} == addresses  # all still queued
+
+    result = run_send_mail(room, tmp_path, room.smtp.port)  # now with a server
+
+    assert result.returncode == 0, result
+    assert result.stderr == ""
+    assert result.stdout == f"Delivered 3 message(s) to {HOST}:{room.smtp.port}; 0 message(s) left in the queue " \
+                            "for a later attempt\n"
+    assert sorted(m.rcpt_tos[0] for m in room.smtp.messages) == sorted(addresses)
+    assert listed(room) == []
