@@ -3,7 +3,7 @@
 # MySQL/MariaDB when TEST_DATABASE_URL names one (mysql+mysqlconnector://user:pass@127.0.0.1:3306/db?charset=utf8mb4).
 # REQUIRE_MYSQL=1 makes a missing TEST_DATABASE_URL an error instead of a skipped pass. TEST_REDIS_URL
 # (redis://127.0.0.1:6379/0, a database the tests may flush) adds the shared rate-limit test. Extra arguments go to
-# pytest.
+# both passes' pytest: `./run_tests.sh -m "not slow"` is the quick loop (pytest.ini's `slow` marker; CI runs all).
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/venv.sh

@@ -1,9 +1,26 @@
 #!/usr/bin/env bash
 # Install (from apt) and start a local MariaDB on 127.0.0.1, create a test database and a mysql_native_password
-# user, and print the TEST_DATABASE_URL to use. Needs root (CI runs as root). Idempotent.
+# user, and print the TEST_DATABASE_URL to use. Needs root (CI runs as root). Idempotent. TEST_DB_NAME, TEST_DB_USER
+# and TEST_DB_PASSWORD choose other names (.ci/run uses its own per run, so that runs sharing the server never meet).
+#   .ci/mariadb.sh --drop   (TEST_DB_NAME and TEST_DB_USER both set) drop that database, the ones named after it
+#                           (<db>_<...>: race runs, benchmark sizes) and that user: what a run made, nothing else.
 set -euo pipefail
 db=${TEST_DB_NAME:-gatehouse_test}
 user=${TEST_DB_USER:-gatehouse}
+
+if [ "${1:-}" = --drop ]; then
+  if [ -z "${TEST_DB_NAME:-}" ] || [ -z "${TEST_DB_USER:-}" ]; then
+    echo "--drop needs TEST_DB_NAME and TEST_DB_USER (the defaults are never dropped)" >&2
+    exit 2
+  fi
+  mariadb-admin ping >/dev/null 2>&1 || exit 0  # no server: nothing of ours left on it
+  for name in $(mariadb -N -B -e "SELECT schema_name FROM information_schema.schemata
+                                  WHERE schema_name = '$db' OR schema_name LIKE '${db}\\_%'"); do
+    mariadb -e "DROP DATABASE IF EXISTS \`$name\`"
+  done
+  mariadb -e "DROP USER IF EXISTS '$user'@'127.0.0.1'"
+  exit 0
+fi
 # The password: TEST_DB_PASSWORD, else the one this script generated on an earlier run on this machine (so a second
 # run does not lock out URLs printed by the first), else a new random one.
 password_file=/var/lib/mysql-gatehouse-test-password

@@ -2,18 +2,20 @@
 bench/http_vs_baseline.py; kept here so that the benchmark needs nothing outside the repository).
 
 It is the yardstick for the layering tax: bearer token check (itsdangerous, max_age), the caller's row by primary
-key (active check), the target row, JSON out. DATABASE_URL selects the database; it keeps its own table.
-Run: BASELINE_USERS=1000 gunicorn -w 2 baseline_app:app ; GET /token/<id> gives a token for the /me and /users routes.
+key (active check), the target row, JSON out. DATABASE_URL (required) selects the database; it keeps its own table.
+Run: DATABASE_URL=sqlite:///$PWD/baseline.db BASELINE_USERS=1000 gunicorn -w 2 baseline_app:app ; GET /token/<id> gives
+a token for the /me and /users routes.
 """
 import datetime as dt
 import os
+import sys
 
 from flask import Flask, abort, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, create_engine, func, insert, select
 
 app = Flask(__name__)
-url = os.environ.get("DATABASE_URL", "sqlite:////tmp/baseline.db")
+url = os.environ.get("DATABASE_URL") or sys.exit("baseline_app: set DATABASE_URL (e.g. sqlite:///$PWD/baseline.db)")
 engine = create_engine(url, pool_pre_ping=True, pool_size=5)
 meta = MetaData()
 users = Table("baseline_users", meta,

@@ -4,7 +4,7 @@ Not a test: it prints figures. Requests go through the app in-process (WSGI), al
 addresses so machine drift hits both alike; rate limits are off. For each flow it prints the median and p90 time
 of each side and the difference of the medians, in ms and as a share of the median.
 
-    .venv/bin/python bench/enumeration_timing.py                                    # SQLite file in /tmp
+    .venv/bin/python bench/enumeration_timing.py                                    # SQLite, a temporary file
     .venv/bin/python bench/enumeration_timing.py --database-url "$TEST_DATABASE_URL"  # MySQL/MariaDB (drops tables)
 """
 import argparse
@@ -19,7 +19,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # the r
 import flask_migrate  # noqa: E402
 
 from app import create_app  # noqa: E402
-from app.configs import TestConfig  # noqa: E402
+from app.configs import OWASP_ARGON2, TestConfig  # noqa: E402
 from app.dependencies import resolve  # noqa: E402
 from app.services.users import UserService  # noqa: E402
 from bench.seeding import reset_schema  # noqa: E402
@@ -52,9 +52,17 @@ def main():
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--rounds", type=int, default=60)
     args = parser.parse_args()
-    url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/enumeration.db"
+    if args.database_url:
+        run(args, args.database_url)
+    else:
+        with tempfile.TemporaryDirectory(prefix="gatehouse-enumeration-bench-") as scratch:
+            run(args, f"sqlite:///{scratch}/enumeration.db")
+
+
+def run(args, url):
+    """Time both flows against a fresh schema at `url` and print the table."""
     reset_schema(url)
-    app = create_app(TestConfig(database_url=url, RATELIMIT_ENABLED=False))
+    app = create_app(TestConfig(database_url=url, RATELIMIT_ENABLED=False, **OWASP_ARGON2))  # production hashing
     with app.app_context():
         flask_migrate.upgrade()
         resolve(UserService).create(email="known@example.com", name="Known", password=PASSWORD)

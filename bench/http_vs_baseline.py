@@ -1,7 +1,7 @@
 """Benchmark: Gatehouse against the hand-written baseline (bench/baseline_app.py), same machine, database
 and gunicorn settings, measured with wrk. Not a test: it prints figures (Markdown, for docs/performance.md).
 
-    .venv/bin/python bench/http_vs_baseline.py                                    # SQLite file in /tmp
+    .venv/bin/python bench/http_vs_baseline.py                                    # SQLite, a temporary file
     .venv/bin/python bench/http_vs_baseline.py --database-url "$TEST_DATABASE_URL" # MySQL/MariaDB (drops tables)
     bench/run.sh                                                                  # both, MariaDB set up as in CI
 
@@ -9,6 +9,7 @@ For each read path it alternates ours/baseline `--rounds` times (wrk -t2 -c16 fo
 prints the median requests/s of each, their ratio, and p50/p99 latencies. POST /auth/login is compared with the
 password-hash ceiling: workers / seconds per argon2 verify, measured in this run. It also reports Gatehouse's
 worker RSS after >= 20,000 and >= 100,000 requests, and counts every non-2xx answer (there must be none).
+Its files (the SQLite database, the mail queue, wrk's script) live in a temporary directory removed at the end.
 """
 import argparse
 import json
@@ -30,7 +31,7 @@ import flask_migrate  # noqa: E402
 import transaction  # noqa: E402
 
 from app import create_app  # noqa: E402
-from app.configs import TestConfig  # noqa: E402
+from app.configs import OWASP_ARGON2, TestConfig  # noqa: E402
 from app.dependencies import resolve  # noqa: E402
 from app.services.passwords import PasswordService  # noqa: E402
 from app.services.users import UserService  # noqa: E402
@@ -108,7 +109,7 @@ def wrk(url, duration, headers=(), script=None):
 def prepare_database(url):
     """Migrated Gatehouse schema with USERS users (one with a known password for login); returns its email."""
     reset_schema(url)
-    app = create_app(TestConfig(database_url=url, LOG_LEVEL="WARNING"))
+    app = create_app(TestConfig(database_url=url, LOG_LEVEL="WARNING", **OWASP_ARGON2))  # the served parameters
     with app.app_context():
         flask_migrate.upgrade()
     seed(app, 0, USERS)
@@ -159,7 +160,13 @@ def main():
     parser.add_argument("--worker-class", default="sync")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    url = args.database_url or f"sqlite:///{tempfile.gettempdir()}/gatehouse-http-bench.db"
+    with tempfile.TemporaryDirectory(prefix="gatehouse-http-bench-") as scratch:
+        benchmark(args, pathlib.Path(scratch))
+
+
+def benchmark(args, scratch):
+    """The whole benchmark, its files in the directory `scratch`."""
+    url = args.database_url or f"sqlite:///{scratch / 'bench.db'}"
     baseline = pathlib.Path(args.baseline).resolve()
 
     app, login_email = prepare_database(url)
@@ -171,7 +178,7 @@ def main():
     # Rate limits off: this measures throughput (the baseline has none), and wrk would meet 429s within a second.
     ours = Server("autoapp:app", ROOT, {"GATEHOUSE_ENV": "production", "SECRET_KEY": SECRET_KEY,
                                         "DATABASE_URL": url, "LOG_LEVEL": "WARNING", "RATELIMIT_ENABLED": "false",
-                                        "MAIL_QUEUE_PATH": tempfile.mkdtemp(prefix="bench-mail-")}, *settings)
+                                        "MAIL_QUEUE_PATH": str(scratch / "mail")}, *settings)
     theirs = Server("baseline_app:app", baseline.parent, base_env, *settings)
     try:
         with urllib.request.urlopen(urllib.request.Request(  # noqa: S310
@@ -197,11 +204,10 @@ def main():
                 if rss_100k is None and served >= 100000:
                     rss_100k = ours.worker_rss_mb()
 
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-            script.write(LOGIN_LUA % (login_email, PASSWORD))
-        login = [wrk(f"{ours.base}/api/v1/auth/login", args.duration, script=script.name)
+        script = scratch / "login.lua"
+        script.write_text(LOGIN_LUA % (login_email, PASSWORD))
+        login = [wrk(f"{ours.base}/api/v1/auth/login", args.duration, script=str(script))
                  for _ in range(args.rounds)]
-        os.unlink(script.name)
         errors += sum(run[4] for run in login)
         with app.app_context():
             password_hash = resolve(UserService).find_by_email(login_email).password_hash

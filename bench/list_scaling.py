@@ -4,11 +4,12 @@ Not a test: it prints figures. It builds a fresh database with the real migratio
 requests through the app in-process (WSGI, no network), so what is measured is the app and the database. On
 MySQL/MariaDB it also prints the index each page query uses (EXPLAIN).
 
-    .venv/bin/python bench/list_scaling.py                                   # SQLite file in /tmp
+    .venv/bin/python bench/list_scaling.py                                   # SQLite, temporary files
     .venv/bin/python bench/list_scaling.py --database-url "$TEST_DATABASE_URL" # MySQL/MariaDB (tables are dropped!)
     .venv/bin/python bench/list_scaling.py --sizes 1000,100000 --repeat 50
 
 Output: one row per scenario with the median and p90 page time in ms at each size, and the ratio largest/smallest.
+On SQLite the database files live in a temporary directory removed at the end.
 """
 import argparse
 import datetime as dt
@@ -29,9 +30,10 @@ import transaction  # noqa: E402
 from app import create_app  # noqa: E402
 from app.configs import TestConfig  # noqa: E402
 from app.dependencies import resolve  # noqa: E402
-from app.entities import User  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.services.sessions import SessionService  # noqa: E402
+from app.unit_of_work import lock_user  # noqa: E402
+from app.unit_of_work import run as unit_of_work  # noqa: E402
 from bench.seeding import BASE, reset_schema, seed  # noqa: E402
 
 SCENARIOS = {  # name: query string (the cursor ones are filled in from the data)
@@ -136,10 +138,11 @@ def prepare(url, size):
         flask_migrate.upgrade()
     started = time.perf_counter()
     seed(app, 0, size)
-    with app.app_context(), transaction.manager:
+    with app.app_context():
         if db.engine.dialect.name in ("mysql", "mariadb"):
-            db.session.execute(sa.text("ANALYZE TABLE users, user_roles"))
-        token = resolve(SessionService).start(db.session.get(User, 1), "password").access_token
+            with transaction.manager:
+                db.session.execute(sa.text("ANALYZE TABLE users, user_roles"))
+        token = unit_of_work(lambda: resolve(SessionService).start(lock_user(1), "password").access_token)
     print(f"seeded {size:,} users in {time.perf_counter() - started:.1f} s")
     return app, app.test_client(), {"Authorization": f"Bearer {token}"}, cursors(app, size)
 
@@ -151,7 +154,15 @@ def main():
     parser.add_argument("--repeat", type=int, default=30, help="requests per scenario, size and round")
     parser.add_argument("--rounds", type=int, default=5, help="alternations between the sizes")
     args = parser.parse_args()
-    url = args.database_url or f"sqlite:///{tempfile.gettempdir()}/gatehouse-bench.db"
+    if args.database_url:
+        run(args, args.database_url)
+    else:
+        with tempfile.TemporaryDirectory(prefix="gatehouse-list-bench-") as scratch:
+            run(args, f"sqlite:///{scratch}/bench.db")
+
+
+def run(args, url):
+    """Seed one database per size from `url` (database_for), time the scenarios, print the table."""
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"database: {sa.make_url(url).get_backend_name()}   {args.rounds} rounds x {args.repeat} requests "
           "per scenario and size, sizes alternated")

@@ -23,9 +23,9 @@ CHROMEDRIVER = shutil.which("chromedriver")
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts"
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
-    reason="no Chromium here: apt-get install chromium chromium-driver (.ci/run does) to run the browser test")
+    reason="no Chromium here: apt-get install chromium chromium-driver (.ci/run does) to run the browser test")]
 
 
 def _free_port():
@@ -35,11 +35,12 @@ def _free_port():
 
 
 @pytest.fixture
-def live_server(database_url):
-    """gunicorn serving autoapp:app on 127.0.0.1 with the test database; stopped after the test."""
+def live_server(database_url, tmp_path):
+    """gunicorn serving autoapp:app on 127.0.0.1 with the test database, its mail queued in tmp_path (not the working
+    tree's instance/mail-queue); stopped after the test."""
     port = _free_port()
     env = {**os.environ, "GATEHOUSE_ENV": "development", "DATABASE_URL": database_url,
-           "SECRET_KEY": "browser-test-" + "k" * 32}
+           "SECRET_KEY": "browser-test-" + "k" * 32, "MAIL_QUEUE_PATH": str(tmp_path / "mail")}
     server = subprocess.Popen(  # noqa: S603 (a fixed command line)
         [sys.executable, "-m", "gunicorn", "autoapp:app", "--bind", f"127.0.0.1:{port}", "--workers", "1",
          "--log-level", "warning"], cwd=ROOT, env=env)

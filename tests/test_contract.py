@@ -20,6 +20,7 @@ MAX_EXAMPLES = int(os.environ.get("CONTRACT_MAX_EXAMPLES", "25"))
 STATEFUL_STEPS = int(os.environ.get("CONTRACT_STATEFUL_STEPS", "10"))
 HYPOTHESIS = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
                       suppress_health_check=list(HealthCheck))
+pytestmark = pytest.mark.slow  # about 20 s: ./run_tests.sh -m "not slow" leaves it out
 # Operations only admins may call: tested with the admin's token, the rest with a plain user's.
 ADMIN_OPERATIONS = {("POST", "/api/v1/users"), ("PATCH", "/api/v1/users/{user_id}"),
                     ("DELETE", "/api/v1/users/{user_id}"), ("GET", "/api/v1/audit-events")}

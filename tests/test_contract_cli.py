@@ -31,7 +31,7 @@ SEED = os.environ.get("CONTRACT_CLI_SEED", "1")
 # The operations that end the caller's own sessions: the run's one admin token would die with them.
 ENDS_OWN_SESSIONS = ("logout", "logoutAll", "oauthRevoke")
 
-pytestmark = pytest.mark.once
+pytestmark = [pytest.mark.once, pytest.mark.slow]
 
 
 def _status(url, token):

@@ -49,6 +49,7 @@ def test_ready_answers_200_again_once_the_flag_is_cleared(client):
 # --- gunicorn.conf.py, for real -----------------------------------------------------------------------------------
 
 @pytest.mark.timeout(60)
+@pytest.mark.slow
 def test_sigterm_drains_then_stops(tmp_path):
     """SIGTERM to the master: /ready 503 "draining" and /health 200 during DRAIN_SECONDS, then a clean exit (0)."""
     drain_seconds = 2.0

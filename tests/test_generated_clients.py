@@ -38,7 +38,7 @@ VENV_BIN = Path(sys.executable).parent
 NODE, NPM, NPX = shutil.which("node"), shutil.which("npm"), shutil.which("npx")
 CI = os.environ.get("REQUIRE_MYSQL") == "1"  # .ci/run: the MySQL pass, which deselects this module, is required
 
-pytestmark = pytest.mark.once
+pytestmark = [pytest.mark.once, pytest.mark.slow]
 
 
 # --- a live server with an admin ---------------------------------------------------------------------------------

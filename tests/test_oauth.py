@@ -317,6 +317,7 @@ def wait_until_the_server_refuses(live, token):
         time.sleep(0.25)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_authlib_refreshes_by_itself_stores_the_rotation_and_raises_invalid_grant_on_reuse(live):
     token = sign_in(live, "authlib@example.com")
@@ -356,6 +357,7 @@ def test_authlib_revoke_token_ends_the_session(live):
     assert raised.value.error == "invalid_grant"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_requests_oauthlib_auto_refreshes_stores_the_rotation_and_raises_invalid_grant_on_reuse(live, monkeypatch):
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # plain http on 127.0.0.1 (https everywhere else)

@@ -25,6 +25,7 @@ STATUSES = re.compile(r"((?:allowed: |answers |answered |GET |: )[1-5]\d\d(?:\+[
 # both at once, the others sweep a few offsets either way, as requests take tens of milliseconds (argon2 included)
 STAGGERS_MS = (0, 5, 0, -5, 0, 15, 0, -15, 0, 40, 0, -40)
 SHOWN_IN_FULL = 3  # failed rounds described in full in a failure message; the others are tallied
+pytestmark = pytest.mark.slow  # about 75 s per database
 
 
 @pytest.mark.timeout(PAIR_TIMEOUT)
