@@ -175,8 +175,10 @@ else:  # gunicorn's own text lines on stderr; its access lines without the query
 
 # --- Prometheus multiprocess mode -----------------------------------------------------------------------------------
 def on_starting(server):
-    """Master start: give the workers an empty PROMETHEUS_MULTIPROC_DIR (when set). Only the metric files
-    prometheus_client writes there (*.db) are removed, never anything else a mistaken path may hold."""
+    """Master start: refuse an unusable app configuration before any worker starts (`_check_app_configuration`),
+    then give the workers an empty PROMETHEUS_MULTIPROC_DIR (when set). Only the metric files prometheus_client
+    writes there (*.db) are removed, never anything else a mistaken path may hold."""
+    _check_app_configuration()
     directory = env.str("PROMETHEUS_MULTIPROC_DIR").strip()
     if not directory:
         return
@@ -184,6 +186,23 @@ def on_starting(server):
     for path in glob.glob(os.path.join(directory, "*.db")):
         os.unlink(path)
     server.log.info("prometheus multiprocess directory %s emptied", directory)
+
+
+def _check_app_configuration():
+    """Read the app's configuration once in the master (app/configs.py: settings only, not the app) and, when it
+    is refused, print its one line and exit with CONFIGURATION_REFUSED (4) before any worker starts. Left to the
+    workers, each would print it, and gunicorn, halting on the first worker's exit, raises again on the second's
+    (exit 1 and a traceback). The module is dropped afterwards, so workers (after a HUP too) read the release's own."""
+    try:
+        from app import configs
+        try:
+            configs.config_for()
+        except configs.ConfigurationError as error:
+            sys.stderr.write(configs.refusal_line(error) + "\n")
+            sys.stderr.flush()
+            sys.exit(configs.CONFIGURATION_REFUSED)
+    finally:
+        sys.modules.pop("app.configs", None)
 
 
 def child_exit(server, worker):

@@ -309,6 +309,19 @@ class ProdConfig(BaseConfig):
 CONFIGS = {cls.ENV_NAME: cls for cls in (DevConfig, TestConfig, ProdConfig)}
 
 
+# The exit status of a start that refuses its configuration: gunicorn's APP_LOAD_ERROR, so a gunicorn master stops
+# ("App failed to load.") instead of starting new workers that would fail the same way.
+CONFIGURATION_REFUSED = 4
+
+
+def refusal_line(error):
+    """The one line a start that refused its configuration prints (ConfigurationError `error`), naming the
+    environment it read: "Gatehouse cannot start (GATEHOUSE_ENV=production): SECRET_KEY must be set ..."."""
+    environment = os.environ.get("GATEHOUSE_ENV")
+    which = f"GATEHOUSE_ENV={environment}" if environment else "GATEHOUSE_ENV unset: production"
+    return f"Gatehouse cannot start ({which}): {error}"
+
+
 def config_for(name=None):
     """Return a config instance for `name` (or `GATEHOUSE_ENV`): development, testing or production."""
     name = name or os.environ.get("GATEHOUSE_ENV") or "production"
