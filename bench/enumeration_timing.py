@@ -11,7 +11,6 @@ import argparse
 import pathlib
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # the repo root: app/, bench/
@@ -22,7 +21,7 @@ from app import create_app  # noqa: E402
 from app.configs import OWASP_ARGON2, TestConfig  # noqa: E402
 from app.dependencies import resolve  # noqa: E402
 from app.services.users import UserService  # noqa: E402
-from bench.seeding import reset_schema  # noqa: E402
+from bench.seeding import reset_schema, with_database  # noqa: E402
 
 PASSWORD = "benchmark password"  # noqa: S105  (a throwaway account in a throwaway database)
 
@@ -52,11 +51,7 @@ def main():
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--rounds", type=int, default=60)
     args = parser.parse_args()
-    if args.database_url:
-        run(args, args.database_url)
-    else:
-        with tempfile.TemporaryDirectory(prefix="gatehouse-enumeration-bench-") as scratch:
-            run(args, f"sqlite:///{scratch}/enumeration.db")
+    with_database(args, run, "enumeration")
 
 
 def run(args, url):

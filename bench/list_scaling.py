@@ -17,7 +17,6 @@ import os
 import pathlib
 import statistics
 import sys
-import tempfile
 import time
 
 import sqlalchemy as sa
@@ -34,7 +33,7 @@ from app.extensions import db  # noqa: E402
 from app.services.sessions import SessionService  # noqa: E402
 from app.unit_of_work import lock_user  # noqa: E402
 from app.unit_of_work import run as unit_of_work  # noqa: E402
-from bench.seeding import BASE, reset_schema, seed  # noqa: E402
+from bench.seeding import BASE, reset_schema, seed, with_database  # noqa: E402
 
 SCENARIOS = {  # name: query string (the cursor ones are filled in from the data)
     "first page, by id": "limit=20",
@@ -154,11 +153,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=30, help="requests per scenario, size and round")
     parser.add_argument("--rounds", type=int, default=5, help="alternations between the sizes")
     args = parser.parse_args()
-    if args.database_url:
-        run(args, args.database_url)
-    else:
-        with tempfile.TemporaryDirectory(prefix="gatehouse-list-bench-") as scratch:
-            run(args, f"sqlite:///{scratch}/bench.db")
+    with_database(args, run, "list")
 
 
 def run(args, url):

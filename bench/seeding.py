@@ -1,5 +1,6 @@
 """Bulk seeding for the benchmarks: a fresh migrated schema and many users, fast (Core inserts, no hashing)."""
 import datetime as dt
+import tempfile
 
 import sqlalchemy as sa
 
@@ -37,3 +38,12 @@ def seed(app, start, stop, chunk=20000):
             with engine.begin() as conn:
                 conn.execute(users.insert(), rows)
                 conn.execute(grants.insert(), roles)
+
+
+def with_database(args, run, name):
+    """Call `run(args, url)` on `args.database_url`, or on a SQLite file (`<name>.db`) in a temporary directory that
+    is removed afterwards, so a benchmark leaves nothing in /tmp."""
+    if args.database_url:
+        return run(args, args.database_url)
+    with tempfile.TemporaryDirectory(prefix=f"gatehouse-{name}-bench-") as scratch:
+        return run(args, f"sqlite:///{scratch}/{name}.db")
