@@ -156,7 +156,7 @@ def _sqlite_connection(dbapi_connection, _record):
     nothing: a unit of work issues `BEGIN IMMEDIATE` (app/unit_of_work.py), migrations `BEGIN` (migrations/env.py),
     and everything else, the request's reads among them, runs each statement as its own transaction (as the legacy
     mode ran reads), holding no lock past it. The recipe's `begin` event is not used: an event on every connection's
-    begin costs each read request several microseconds of SQLAlchemy's event dispatch (docs/performance.md)."""
+    begin costs each read request several microseconds of SQLAlchemy's event dispatch (docs/decisions/0003)."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")

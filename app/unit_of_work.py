@@ -165,28 +165,28 @@ def lock_user(user_id):
     """Lock the row of user `user_id` for the rest of the unit of work and return the User, or None when no user has
     that id (any more). The first lock a unit of work takes on an account (see the module doc); locking the same
     user again returns the same User without another query."""
-    locked = db.session.info.setdefault(_LOCKED_USERS, {})
-    if user_id in locked:
-        return locked[user_id]
-    user = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
-    if user is not None:
-        locked[user_id] = user
-    return user
+    held = db.session.info.get(_LOCKED_USERS, {}).get(user_id)
+    if held is not None:
+        return held
+    return _hold(db.session.get(User, user_id, with_for_update=True, populate_existing=True))
 
 
 def lock_user_by_email(email):
     """`lock_user` for the user with this normalized email, or None. A locking read: it sees the latest committed
     row, and a user deleted meanwhile is not found."""
-    user = db.session.scalars(select(User).where(User.email == email).with_for_update()).unique().first()
-    if user is not None:
-        db.session.info.setdefault(_LOCKED_USERS, {})[user.id] = user
-    return user
+    return _hold(db.session.scalars(select(User).where(User.email == email).with_for_update()).unique().first())
 
 
 def locked_new_user(user):
     """Record `user`, just inserted and flushed by this unit of work, as locked (its new row is this transaction's
     until it commits)."""
-    db.session.info.setdefault(_LOCKED_USERS, {})[user.id] = user
+    return _hold(user)
+
+
+def _hold(user):
+    """Record `user` (a User whose row this unit of work holds, or None) for require_user_lock; returns it."""
+    if user is not None:
+        db.session.info.setdefault(_LOCKED_USERS, {})[user.id] = user
     return user
 
 
