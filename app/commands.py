@@ -12,7 +12,7 @@ from repoze.sendmail.maildir import NotAMaildir
 
 from app.dependencies import resolve
 from app.errors import DomainError
-from app.services.mail import MailQueue
+from app.mail import MailSender, QueuedMail
 from app.services.one_time_tokens import OneTimeTokenService
 from app.services.sessions import SessionService
 from app.services.users import UserService
@@ -71,10 +71,10 @@ def send_mail(interval, heartbeat_file):
     As a container's PID 1 (compose `mailer`), this is what `docker stop` needs: the kernel gives PID 1 no default
     action for SIGTERM.
     """
-    queue = resolve(MailQueue)
+    sender = resolve(MailSender)
     if interval is None:
-        with _readable(queue):
-            report = queue.deliver_queued()
+        with _readable(sender):
+            report = sender.deliver()
         for failure in report.failures:
             click.echo(_failure_line(failure), err=True)
         click.echo(f"Delivered {len(report.delivered)} message(s) to {report.server}; "
@@ -87,7 +87,7 @@ def send_mail(interval, heartbeat_file):
         signal.signal(signum, lambda received, _frame: stopping.set())
     logger.info("delivering the mail queue every %s s", interval)
     while not stopping.is_set():
-        report = queue.deliver_queued()
+        report = sender.deliver()
         for failure in report.failures:
             logger.warning("%s", _failure_line(failure))
         if report.delivered:
@@ -100,7 +100,7 @@ def send_mail(interval, heartbeat_file):
 
 @contextlib.contextmanager
 def _readable(queue):
-    """Report a queue directory that cannot be read or created in one line."""
+    """Report a queue directory that cannot be read or created in one line (`queue`: a QueuedMail or MailSender)."""
     try:
         yield
     except (OSError, NotAMaildir) as error:
@@ -119,9 +119,9 @@ mail = AppGroup("mail", help="Read the mail queue (MAIL_QUEUE_PATH): the message
 @mail.command("list")
 def list_mail():
     """One line per queued message, oldest first: id, date (UTC), recipient, subject."""
-    queue = resolve(MailQueue)
+    queue = resolve(QueuedMail)
     with _readable(queue):
-        messages = queue.queued()
+        messages = queue.messages()
     if not messages:
         click.echo(f"No message in the mail queue ({queue.queue_path})", err=True)
     for message in messages:
@@ -136,7 +136,7 @@ def show_mail(message_id):
 
     MESSAGE_ID is an id `flask mail list` shows; its first few characters do when no other id starts with them.
     """
-    queue = resolve(MailQueue)
+    queue = resolve(QueuedMail)
     with _readable(queue):
         matches = queue.find(message_id)
     if not matches:

@@ -70,7 +70,17 @@ class AccountGone(DomainError):
         super().__init__("A valid bearer access token is required: this account no longer exists.")
 
 
-class UserNotFound(DomainError):
+class NotFound(DomainError):
+    """The resource a path names does not exist, or is not the caller's to see (RFC 9110 15.5.5). 404. Raise it with
+    a detail naming what was looked for ("No note has id 7."); resources whose clients tell kinds of absence apart
+    subclass it with their own slug."""
+
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class UserNotFound(NotFound):
     """No user has the requested id. 404."""
 
     status = 404
@@ -135,7 +145,7 @@ class InvalidIdToken(DomainError):
         self.reason = reason or detail
 
 
-class ProviderNotFound(DomainError):
+class ProviderNotFound(NotFound):
     """No identity provider of that name is configured. 404."""
 
     status = 404

@@ -54,8 +54,9 @@ def read_connection():
     request, the app context) ends, so no snapshot outlives its request even when requests share an app context.
 
     Reads stay outside the zope transaction, which exists to make writes all-or-nothing (joining it costs a
-    session, a data manager and an abort per request, ~60 µs). Each request reads one snapshot; code that writes
-    returns what it wrote instead of reading it back through here. A writing request holds two pooled connections.
+    session, a data manager and an abort per request; measured: docs/performance.md, "Per-request overheads").
+    Each request reads one snapshot; code that writes returns what it wrote instead of reading it back through
+    here. A writing request holds two pooled connections.
     """
     connection = g.get("_read_connection")
     if connection is None:

@@ -3,16 +3,16 @@ import os
 
 import transaction
 from flask import Flask
-from flask_injector import FlaskInjector
 
 from app import dependencies
 from app.commands import register_commands
 from app.configs import config_for
-from app.controllers import bind_resources, register_blueprints
+from app.controllers import register_blueprints
 from app.controllers.parsing import IJsonProvider
 from app.entities.types import render_alembic_type
 from app.extensions import close_read_connection, db, migrate
 from app.http_policies import URL_CONVERTERS, register_http_policies, trust_proxies
+from app.injection import create_injector
 from app.observability import register_observability
 from app.openapi import configure_openapi, register_openapi
 from app.problems import register_error_handlers
@@ -31,15 +31,12 @@ def create_app(config=None, injector_modules=()):
     app.url_map.converters.update(URL_CONVERTERS)  # before any route: ids in URLs are ASCII digits
     register_extensions(app)
     configure_openapi(app)
-    register_blueprints(app)
     register_error_handlers(app)
     register_http_policies(app)
     register_transaction_teardown(app)
     register_commands(app)
-    # Last: FlaskInjector only wraps the views that exist when it is created.
-    injector = FlaskInjector(app=app, modules=[dependencies.configure, *injector_modules]).injector
-    app.extensions["injector"] = injector
-    bind_resources(app, injector)
+    injector = create_injector(app, [dependencies.configure, *injector_modules])  # app/injection.py: why here
+    register_blueprints(app, injector)  # after the injector: one instance of each resource per app
     register_openapi(app, injector)
     # Logs, request ids, access lines, metrics and /metrics (app/observability/): after the injector, whose audit
     # service the metrics listen to; its hooks put themselves first (before_request) and last (after, teardown).

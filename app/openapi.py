@@ -249,13 +249,10 @@ def configure_openapi(app):
 
 
 def register_openapi(app, injector):
-    """Document every resource. Call after FlaskInjector is created: flask-apispec instantiates each resource,
-    so its constructor arguments come from the injector."""
+    """Document every resource. Call after the injector is created (app/injection.py): flask-apispec instantiates
+    each resource, so its constructor arguments come from the injector."""
     docs = OpenApiDocs(app)  # per app: a module-level instance replays old registrations
     for blueprint, endpoint, resource in iter_resources():
         kwargs = {name: injector.get(dep) for name, dep in get_bindings(resource.__init__).items()}
         docs.register(resource, endpoint=endpoint, blueprint=blueprint, resource_class_kwargs=kwargs)
-    # FlaskInjector wraps Jinja globals, which breaks Flask 3's annotated url_for in the Swagger UI template
-    # (flask_injector issues #78/#82): put the originals back.
-    app.jinja_env.globals.update(url_for=app.url_for, get_flashed_messages=flask.get_flashed_messages)
     return docs

@@ -1,32 +1,31 @@
-"""Units of work: a use case's writes commit together or not at all, in one lock order, and a unit of work that
-loses a lock race runs again (a bounded number of times) instead of answering 500.
+"""Units of work on SQLAlchemy inside a zope transaction: the implementation of app/services/ports.py's
+`Transactions` and `UnitOfWork` that the app binds (app/dependencies.py). A use case's writes, its queued mail and
+its after-commit hooks commit together or not at all, in one lock order, and a unit of work that loses a lock race
+runs again (a bounded number of times) instead of answering 500.
 
-The mechanism, in this one module:
+The mechanism, in this one module (why: docs/decisions/0003-units-of-work-lock-order-and-retries.md):
 
-- **Transaction and retry.** `run(work)` is the `transaction` package's `TransactionManager.run(func, tries)`: it
-  begins a zope transaction, calls `work()`, commits, and when `work` or the commit raises an error the transaction's
-  data managers call retryable, aborts and calls `work()` again, at most ATTEMPTS times in all. (`run` is the
-  successor of `attempts()` in the same package; `return` inside `with attempt:` would return a result whose commit
-  failed and was retried.) The database session joins through zope.sqlalchemy, whose `SessionDataManager.
-  should_retry` is what decides: its own list (StaleDataError: a row changed or vanished under an ORM flush) extended
-  here with MySQL/MariaDB's 1213 ER_LOCK_DEADLOCK and 1205 ER_LOCK_WAIT_TIMEOUT (mysql-connector) and SQLite's
-  SQLITE_BUSY ("database is locked": the write lock not granted within the busy timeout). `transaction` itself
-  retries `TransientError`, which `ConcurrentChange` is. Every retry is logged, counted in
+- **Transaction and retry.** `SqlTransactions.run(work)` is the `transaction` package's `TransactionManager.run(func,
+  tries)`: it begins a zope transaction, calls `work(uow)`, commits, and when `work` or the commit raises an error
+  the transaction's data managers call retryable, aborts and calls `work` again with a fresh `SqlUnitOfWork`, at most
+  ATTEMPTS times in all. (`run` is the successor of `attempts()` in the same package; `return` inside `with attempt:`
+  would return a result whose commit failed and was retried.) The database session joins through zope.sqlalchemy,
+  whose `SessionDataManager.should_retry` is what decides: its own list (StaleDataError: a row changed or vanished
+  under an ORM flush) extended here with MySQL/MariaDB's 1213 ER_LOCK_DEADLOCK and 1205 ER_LOCK_WAIT_TIMEOUT
+  (mysql-connector) and SQLite's SQLITE_BUSY ("database is locked": the write lock not granted within the busy
+  timeout). A `ConcurrentChange` from `work` reruns it too. Every retry is logged, counted in
   `gatehouse_transaction_retries_total{reason}` (through the `transaction_retried` signal) and begins on fresh state:
   everything `work` read is read again. Mail queued by a failed attempt is discarded with it (repoze.sendmail joins
   the same transaction).
-- **One lock order: the user's row first.** A unit of work that touches a user's sessions, refresh tokens, one-time
-  tokens or credentials first locks that user's row with `lock_user` (`SELECT ... FOR UPDATE`); the functions that
-  touch them call `require_user_lock`, which raises LockOrderViolation (a bug, so a 500 in tests) when the unit of
-  work has not. Two units of work on one account then queue on one row instead of deadlocking on two tables.
-- **SQLite.** `run` begins with `BEGIN IMMEDIATE` (the sqlite3 module's own BEGIN is off: app/extensions.py): the
-  write lock from the first statement, waiting up to the driver's 5 s busy timeout, so a unit of work's reads and
+- **One lock order: the user's row first.** The rule and its check live in app/services/ports.py
+  (`UserRepository.lock` / `require_lock`); the locks here are `SELECT ... FOR UPDATE` (app/repositories.py).
+- **SQLite.** Each attempt begins with `BEGIN IMMEDIATE` (the sqlite3 module's own BEGIN is off: app/extensions.py):
+  the write lock from the first statement, waiting up to the driver's 5 s busy timeout, so a unit of work's reads and
   writes are serialized with every other writer, as the row locks serialize them on MariaDB (SQLite ignores
   `FOR UPDATE`).
 - **A taken email.** A unique-email violation anywhere in a unit of work (the session flushes a new address whenever
   it next runs a statement, or at commit) aborts it all and raises EmailTaken (409).
 """
-import functools
 import logging
 import re
 import sqlite3
@@ -35,15 +34,24 @@ import threading
 import transaction
 from blinker import Namespace
 from flask import current_app
-from sqlalchemy import select
+from injector import inject
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from transaction.interfaces import TransientError
 from zope.sqlalchemy import datamanager
 
-from app.entities import User
 from app.errors import EmailTaken
 from app.extensions import db
+from app.mail import MailQueue
+from app.repositories import (
+    SqlAuditEventRepository,
+    SqlEntityRepository,
+    SqlOneTimeTokenRepository,
+    SqlSessionRepository,
+    SqlSocialIdentityRepository,
+    SqlUserRepository,
+)
+from app.services import ports
 
 try:
     from mysql.connector.errors import Error as MySQLError
@@ -68,17 +76,11 @@ transaction_retried = _signals.signal("gatehouse.transaction-retried")
 # The unique constraint on users.email as each database names it in a violation: SQLite by column, MariaDB by key,
 # MySQL 8 by table-qualified key.
 _EMAIL_TAKEN = re.compile(r"UNIQUE constraint failed: users\.email\b|for key '(?:users\.)?uq_users_email'")
-_LOCKED_USERS = "gatehouse.locked_users"  # Session.info key: {user id: User} locked by this unit of work
 _running = threading.local()
 
 
-class ConcurrentChange(TransientError):
-    """Raised by a unit of work that finds a row it read a moment earlier gone or changed when it locks it (another
-    unit of work committed in between): the unit of work runs again on fresh state."""
-
-
-class LockOrderViolation(RuntimeError):
-    """A unit of work touched a user's sessions or tokens without locking the user's row first (a bug)."""
+class _Rerun(TransientError):
+    """A ConcurrentChange, as the `transaction` package's manager retries it (its cause is the ConcurrentChange)."""
 
 
 def _sqlite_busy(error):
@@ -90,7 +92,7 @@ def _mysql_retryable(error):
 
 
 # zope.sqlalchemy's SessionDataManager.should_retry looks the driver error (`DBAPIError.orig`) up in this list of
-# (class, test) pairs. tests/test_transactions.py checks that it still does, for each error added here.
+# (class, test) pairs. tests/test_unit_of_work.py checks that it still does, for each error added here.
 datamanager._retryable_errors.append((sqlite3.OperationalError, _sqlite_busy))
 if MySQLError is not None:
     datamanager._retryable_errors.append((MySQLError, _mysql_retryable))
@@ -99,7 +101,7 @@ if MySQLError is not None:
 def retry_reason(error):
     """Why `error` makes a unit of work run again: "deadlock", "lock_wait_timeout" (MySQL/MariaDB), "database_locked"
     (SQLite), "stale_data", "concurrent_change"; None when it does not (decided by the data managers, see above)."""
-    if isinstance(error, ConcurrentChange):
+    if isinstance(error, (ports.ConcurrentChange, _Rerun)):
         return "concurrent_change"
     if isinstance(error, StaleDataError):
         return "stale_data"
@@ -111,87 +113,121 @@ def retry_reason(error):
     return None
 
 
-def run(work, name=None):
-    """Run `work()` (no arguments) as one unit of work and return its result: committed when it returns, aborted
-    when it raises. Runs it again, up to ATTEMPTS calls in all, when it loses a lock race (see the module doc); the
-    last attempt's error propagates. Raises EmailTaken for a unique-email violation, and RuntimeError when called
-    inside another unit of work (its `begin` would abort the outer one's transaction)."""
-    if getattr(_running, "name", None) is not None:
-        raise RuntimeError(f"unit of work {name!r} started inside unit of work {_running.name!r}")
-    name = name or getattr(work, "__qualname__", "unit of work")
-    calls = 0
-    failure = None
+class MailOutbox(ports.Outbox):
+    """The outbox on the mail queue: repoze.sendmail's queued delivery joins the current zope transaction, so a
+    message is written to the queue only when the unit of work commits."""
 
-    def attempt():
-        nonlocal calls, failure
-        calls += 1
-        if calls > 1:
-            reason = retry_reason(failure) or "commit"
-            logger.warning("unit of work %s lost a race (%s): attempt %d of %d", name, reason, calls, ATTEMPTS)
-            transaction_retried.send(current_app._get_current_object(), name=name, reason=reason)
-        failure = None
-        db.session.info.pop(_LOCKED_USERS, None)  # the scoped session (and its info) outlives a transaction
-        connection = db.session.connection()
-        if connection.dialect.name == "sqlite":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def __init__(self, queue):
+        self.queue = queue
+
+    def send(self, message):
+        self.queue.send(message.to, message.subject, message.body)
+
+
+class SqlUnitOfWork(ports.UnitOfWork):
+    """One attempt: repositories on the Flask-SQLAlchemy session (joined to the zope transaction), the mail outbox,
+    after-commit hooks on the zope transaction."""
+
+    def __init__(self, session, outbox):
+        self.users = SqlUserRepository(session)
+        self.sessions = SqlSessionRepository(session)
+        self.one_time_tokens = SqlOneTimeTokenRepository(session)
+        self.social_identities = SqlSocialIdentityRepository(session)
+        self.audit_events = SqlAuditEventRepository(session)
+        self.entities = SqlEntityRepository(session)
+        self.outbox = outbox
+
+    def after_commit(self, hook):
+        current = transaction.get()
         try:
-            return work()
-        except Exception as error:
-            failure = error
+            hooks = current.data(_AfterCommit)
+        except KeyError:
+            hooks = _AfterCommit()
+            current.join(hooks)
+            current.set_data(_AfterCommit, hooks)
+        hooks.hooks.append(hook)
+
+
+class _AfterCommit:
+    """A zope transaction data manager that writes nothing: it calls one transaction's after-commit hooks once the
+    transaction has committed (tpc_finish, after the database and the mail queue), and forgets them when it aborts.
+    (Not the transaction's own `addAfterCommitHook`: after those hooks it aborts every data manager again, which
+    repoze.sendmail's refuses with an error in the log.)"""
+
+    def __init__(self):
+        self.hooks = []
+        self.transaction_manager = transaction.manager
+
+    def sortKey(self):  # noqa: N802  (the IDataManager interface)
+        return "~gatehouse.after-commit"  # last: after the database and the mail queue
+
+    def tpc_finish(self, _transaction):
+        hooks, self.hooks = self.hooks, []
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # the change is committed: a hook (metrics) must not turn it into an error
+                logger.exception("after-commit hook failed")
+
+    def abort(self, _transaction):
+        self.hooks = []
+
+    tpc_abort = abort
+
+    def tpc_begin(self, _transaction):
+        pass
+
+    def commit(self, _transaction):
+        pass
+
+    def tpc_vote(self, _transaction):
+        pass
+
+
+class SqlTransactions(ports.Transactions):
+    """`Transactions` on the zope transaction manager and the Flask-SQLAlchemy session (see the module doc). Bind as
+    singleton; use inside an app context."""
+
+    @inject
+    def __init__(self, mail: MailQueue):
+        self.outbox = MailOutbox(mail)
+
+    def run(self, work, name=None):
+        if getattr(_running, "name", None) is not None:
+            raise RuntimeError(f"unit of work {name!r} started inside unit of work {_running.name!r}")
+        name = name or getattr(work, "__qualname__", "unit of work")
+        calls = 0
+        failure = None
+
+        def attempt():
+            nonlocal calls, failure
+            calls += 1
+            if calls > 1:
+                reason = retry_reason(failure) or "commit"
+                logger.warning("unit of work %s lost a race (%s): attempt %d of %d", name, reason, calls, ATTEMPTS)
+                transaction_retried.send(current_app._get_current_object(), name=name, reason=reason)
+            failure = None
+            connection = db.session.connection()
+            if connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                return work(SqlUnitOfWork(db.session, self.outbox))
+            except ports.ConcurrentChange as error:
+                failure = error
+                raise _Rerun(str(error)) from error
+            except Exception as error:
+                failure = error
+                raise
+
+        attempt.__name__ = name
+        _running.name = name
+        try:
+            return transaction.manager.run(attempt, tries=ATTEMPTS)
+        except _Rerun as error:
+            raise error.__cause__ from None
+        except IntegrityError as error:
+            if _EMAIL_TAKEN.search(str(error.orig)):
+                raise EmailTaken() from error
             raise
-
-    attempt.__name__ = name
-    _running.name = name
-    try:
-        return transaction.manager.run(attempt, tries=ATTEMPTS)
-    except IntegrityError as error:
-        if _EMAIL_TAKEN.search(str(error.orig)):
-            raise EmailTaken() from error
-        raise
-    finally:
-        _running.name = None
-        db.session.info.pop(_LOCKED_USERS, None)
-
-
-def unit_of_work(method):
-    """Decorator: every call of `method` is one unit of work (`run`), named after it."""
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        return run(functools.partial(method, *args, **kwargs), name=method.__qualname__)
-    return wrapper
-
-
-def lock_user(user_id):
-    """Lock the row of user `user_id` for the rest of the unit of work and return the User, or None when no user has
-    that id (any more). The first lock a unit of work takes on an account (see the module doc); locking the same
-    user again returns the same User without another query."""
-    held = db.session.info.get(_LOCKED_USERS, {}).get(user_id)
-    if held is not None:
-        return held
-    return _hold(db.session.get(User, user_id, with_for_update=True, populate_existing=True))
-
-
-def lock_user_by_email(email):
-    """`lock_user` for the user with this normalized email, or None. A locking read: it sees the latest committed
-    row, and a user deleted meanwhile is not found."""
-    return _hold(db.session.scalars(select(User).where(User.email == email).with_for_update()).unique().first())
-
-
-def locked_new_user(user):
-    """Record `user`, just inserted and flushed by this unit of work, as locked (its new row is this transaction's
-    until it commits)."""
-    return _hold(user)
-
-
-def _hold(user):
-    """Record `user` (a User whose row this unit of work holds, or None) for require_user_lock; returns it."""
-    if user is not None:
-        db.session.info.setdefault(_LOCKED_USERS, {})[user.id] = user
-    return user
-
-
-def require_user_lock(user_id):
-    """Raise LockOrderViolation unless this unit of work locked user `user_id` (lock_user) or created it."""
-    if user_id not in db.session.info.get(_LOCKED_USERS, ()):
-        raise LockOrderViolation(f"lock user {user_id} (app.unit_of_work.lock_user) before touching their sessions "
-                                 "or tokens")
+        finally:
+            _running.name = None

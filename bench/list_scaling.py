@@ -30,9 +30,8 @@ from app import create_app  # noqa: E402
 from app.configs import TestConfig  # noqa: E402
 from app.dependencies import resolve  # noqa: E402
 from app.extensions import db  # noqa: E402
+from app.services.ports import Transactions  # noqa: E402
 from app.services.sessions import SessionService  # noqa: E402
-from app.unit_of_work import lock_user  # noqa: E402
-from app.unit_of_work import run as unit_of_work  # noqa: E402
 from bench.seeding import BASE, reset_schema, seed, with_database  # noqa: E402
 
 SCENARIOS = {  # name: query string (the cursor ones are filled in from the data)
@@ -66,7 +65,7 @@ def settle(session, limit=90):
 
 
 def cursors(app, size):
-    from app.services.pagination import _encode
+    from app.queries.pagination import _encode
     middle = size // 2
     created = BASE + dt.timedelta(minutes=middle)
     return {"mid_id": _encode("id", middle, middle), "mid_created": _encode("created_at", created, middle + 1),
@@ -141,7 +140,8 @@ def prepare(url, size):
         if db.engine.dialect.name in ("mysql", "mariadb"):
             with transaction.manager:
                 db.session.execute(sa.text("ANALYZE TABLE users, user_roles"))
-        token = unit_of_work(lambda: resolve(SessionService).start(lock_user(1), "password").access_token)
+        token = resolve(Transactions).run(
+            lambda uow: resolve(SessionService).start(uow, uow.users.lock(1), "password").access_token)
     print(f"seeded {size:,} users in {time.perf_counter() - started:.1f} s")
     return app, app.test_client(), {"Authorization": f"Bearer {token}"}, cursors(app, size)
 

@@ -4,23 +4,16 @@ thread, so the pipe never fills and stalls it; stopping it kills it if it does n
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.net import free_port, wait_until
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get_json(url):
@@ -41,13 +34,15 @@ def server_environment(tmp_path, **env):
             "BIND": f"127.0.0.1:{free_port()}", **env}
 
 
-def flask_cli(environ, *args, timeout=120):
-    """`flask --app autoapp ARGS` with `environ` (e.g. server_environment's): returns its stdout; raises
-    AssertionError with its output when it fails."""
+def flask_cli(environ, *args, timeout=120, failure=AssertionError):
+    """`flask --app autoapp ARGS` in the repository with `environ` (e.g. server_environment's), for at most `timeout`
+    seconds: returns its stdout; raises `failure` (AssertionError unless told) with its output when it exits non-zero.
+    The message names the command by its first two words only (later ones may be a password)."""
     result = subprocess.run(  # noqa: S603 (a fixed command line)
         [sys.executable, "-m", "flask", "--app", "autoapp", *args], cwd=ROOT, env=environ, capture_output=True,
         text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
-    assert result.returncode == 0, f"flask {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    if result.returncode:
+        raise failure(f"flask {' '.join(args[:2])} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
 
 
@@ -62,17 +57,13 @@ def start_gunicorn(tmp_path, environ=None, **env):
 
 
 def wait_until_ready(server, base, seconds=20):
-    """Wait until the gunicorn `server` (a Popen) answers 200 at `base`/ready; fail if it exits or takes longer."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if get_json(f"{base}/ready")[0] == 200:
-                return
-        except OSError:
-            pass
+    """Wait until the gunicorn `server` (a Popen) answers 200 at `base`/ready; AssertionError if it exits first,
+    TimeoutError after `seconds`."""
+    def ready():
         assert server.poll() is None, "gunicorn exited"
-        assert time.monotonic() < deadline, "gunicorn did not start"
-        time.sleep(0.1)
+        return get_json(f"{base}/ready")[0] == 200
+
+    wait_until(ready, seconds, f"gunicorn answering {base}/ready", interval=0.1, retry_on=(OSError,))
 
 
 def read_output(server, sink):

@@ -10,7 +10,6 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +18,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+from tests.net import free_port
 
 ISSUER = "https://id.example.test"
 CLIENT_ID = "gatehouse-test"
@@ -37,11 +38,7 @@ def public_jwk(private_key, kid):
     return jwk
 
 
-def closed_port():
-    """A port on 127.0.0.1 that nothing listens on (bound, read, closed): connecting to it is refused."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+closed_port = free_port  # a port on 127.0.0.1 that nothing listens on: connecting to it is refused
 
 
 def _b64(data):

@@ -96,8 +96,8 @@ class ContractAccounts:
 
     def token(self, admin=False):
         from app.services.passwords import PasswordService
+        from app.services.ports import Transactions
         from app.services.sessions import SessionService
-        from app.unit_of_work import lock_user, run
 
         email = self.ADMIN_EMAIL if admin else self.USER_EMAIL
         roles = [Role.USER.value, Role.ADMIN.value] if admin else [Role.USER.value]
@@ -107,10 +107,10 @@ class ContractAccounts:
             if found is None:
                 found = users.create(email=email, name="Contract", password=DEFAULT_PASSWORD, roles=roles)
 
-            def sign_in():
-                user = lock_user(found.id)
+            def sign_in(uow):
+                user = uow.users.lock(found.id)
                 user.is_active, user.roles = True, roles
                 if not resolve(PasswordService).verify(user.password_hash, DEFAULT_PASSWORD):
                     user.password_hash = resolve(PasswordService).hash(DEFAULT_PASSWORD)
-                return resolve(SessionService).start(user, "password").access_token
-            return run(sign_in)
+                return resolve(SessionService).start(uow, user, "password").access_token
+            return resolve(Transactions).run(sign_in)

@@ -2,7 +2,6 @@
 refused (`flask`, gunicorn, a plain import of autoapp) ends with one line, not a traceback."""
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.net import refused_port
 from tests.support import DEFAULT_PASSWORD, ApiClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,9 +67,7 @@ def test_the_mail_loop_beats_and_ends_cleanly_on_sigterm(make_app, tmp_path):
     ApiClient(make_app(MAIL_QUEUE_PATH=str(queue))).post_json(
         "/api/v1/auth/register", {"email": "loop@example.com", "name": "Loop", "password": DEFAULT_PASSWORD},
         status=201)
-    with socket.socket() as refusing:  # bound, never listening: connecting to it is refused
-        refusing.bind(("127.0.0.1", 0))
-        port = refusing.getsockname()[1]
+    with refused_port() as port:
         env = {**os.environ, "GATEHOUSE_ENV": "development", "SECRET_KEY": "x" * 40,
                "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "MAIL_QUEUE_PATH": str(queue),
                "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(port), "LOG_FORMAT": "text", "LOG_LEVEL": "INFO"}

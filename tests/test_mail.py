@@ -5,7 +5,6 @@ rolls the database back; a message the server could not take stays queued until 
 the queue decoded; `flask send-mail` reports each message it could not deliver in one line."""
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -23,11 +22,12 @@ from sqlalchemy import select
 from app.dependencies import resolve
 from app.entities import AuditEvent
 from app.extensions import db
+from app.mail import MailQueue, MailSender
 from app.services.account_mail import RESET_SUBJECT, VERIFY_SUBJECT
 from app.services.email_verification import EmailVerificationService
 from app.services.events import UserEvents
-from app.services.mail import MailQueue
 from app.services.users import UserService
+from tests.net import refused_port
 from tests.smtp_server import HOST, SmtpServer
 from tests.support import DEFAULT_PASSWORD, ApiClient
 
@@ -65,7 +65,7 @@ class Mailroom:
     def deliver(self):
         """Run the app's queue processor once; the number of messages left queued."""
         with self.app.app_context():
-            return resolve(MailQueue).deliver_queued().left
+            return resolve(MailSender).deliver().left
 
     def cli(self, *args):
         """Run `flask ARGS` in-process (Click's runner); its result (exit_code, output: stdout and stderr)."""
@@ -234,8 +234,8 @@ class MailThenFailEvents(UserEvents):
     def __init__(self, verification: EmailVerificationService):
         self.verification = verification
 
-    def user_created(self, user):
-        self.verification.send(user)
+    def user_created(self, uow, user):
+        self.verification.send(uow, user)
         MailThenFailEvents.queued = os.listdir(os.path.join(current_app.config["MAIL_QUEUE_PATH"], "tmp"))
         raise ConnectionError("event sink unreachable")
 
@@ -513,9 +513,7 @@ def test_send_mail_without_a_server_says_why_in_one_line_per_message_and_fails(m
         room.register(address)
     ids = {entry["to"]: entry["id"] for entry in listed(room)}
 
-    with socket.socket() as refusing:  # bound, never listening: connecting to it is refused
-        refusing.bind((HOST, 0))
-        port = refusing.getsockname()[1]
+    with refused_port(HOST) as port:
         result = run_send_mail(room, tmp_path, port)
 
     assert result.returncode == 1, result

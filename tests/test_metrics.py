@@ -6,7 +6,6 @@ import sys
 import textwrap
 
 import pytest
-import transaction
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -16,6 +15,7 @@ from app.entities.audit_event import AuditEventType
 from app.extensions import db
 from app.observability import mark_worker_dead
 from app.services.audit import AuditService
+from app.services.ports import Transactions
 from tests.support import DEFAULT_PASSWORD, ApiClient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -90,16 +90,21 @@ def test_login_failures_and_security_events_are_counted(metrics_app, users):
 def test_only_committed_audit_events_reach_the_listeners(metrics_app):
     heard = []
     with metrics_app.app_context():
-        audit = resolve(AuditService)
+        audit, transactions = resolve(AuditService), resolve(Transactions)
         audit.add_listener(lambda event_type, details: heard.append((event_type, details)))
-        transaction.begin()
-        audit.record(AuditEventType.LOGOUT, None, reason="rolled back")
-        transaction.abort()
+
+        def rolled_back(uow):
+            audit.record(uow, AuditEventType.LOGOUT, None, reason="rolled back")
+            raise LookupError("abort")
+        with pytest.raises(LookupError):
+            transactions.run(rolled_back)
         assert heard == []
-        with transaction.manager:
-            audit.record(AuditEventType.LOGOUT, None, reason="one")
-            audit.record(AuditEventType.LOGOUT_ALL, None, reason="two")
+
+        def committed(uow):
+            audit.record(uow, AuditEventType.LOGOUT, None, reason="one")
+            audit.record(uow, AuditEventType.LOGOUT_ALL, None, reason="two")
             assert heard == []  # not before the commit
+        transactions.run(committed)
     assert heard == [("logout", {"reason": "one"}), ("logout.all", {"reason": "two"})]
     assert sample(metrics_app, "gatehouse_security_events_total", type="logout") == 1
 

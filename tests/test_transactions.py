@@ -10,7 +10,7 @@ from tests.support import DEFAULT_PASSWORD, ApiClient
 class FailingEvents(UserEvents):
     """A UserEvents whose external call fails (a mail server down, say)."""
 
-    def user_created(self, user):
+    def user_created(self, uow, user):
         assert user.id is not None  # the row was flushed inside the transaction...
         raise ConnectionError("event sink unreachable")
 
@@ -18,7 +18,7 @@ class FailingEvents(UserEvents):
 class RecordingEvents(UserEvents):
     created = []
 
-    def user_created(self, user):
+    def user_created(self, uow, user):
         RecordingEvents.created.append(user.email)
 
 

@@ -1,5 +1,6 @@
-"""The unit-of-work mechanism (app/unit_of_work.py): bounded retries of lost lock races, decided by zope.sqlalchemy's
-retryable-error support; one lock order, enforced; SQLite's write lock taken at the start; user ids never reused."""
+"""The unit-of-work mechanism on SQLAlchemy (app/unit_of_work.py): bounded retries of lost lock races, decided by
+zope.sqlalchemy's retryable-error support; one lock order, enforced; SQLite's write lock taken at the start; user ids
+never reused."""
 import sqlite3
 import threading
 import time
@@ -12,17 +13,9 @@ from zope.sqlalchemy.datamanager import SessionDataManager
 from app.dependencies import resolve
 from app.entities import User
 from app.extensions import db
+from app.services.ports import ConcurrentChange, LockOrderViolation, Transactions
 from app.services.sessions import SessionService
-from app.unit_of_work import (
-    ATTEMPTS,
-    MYSQL_DEADLOCK,
-    MYSQL_LOCK_WAIT_TIMEOUT,
-    ConcurrentChange,
-    LockOrderViolation,
-    lock_user,
-    retry_reason,
-    run,
-)
+from app.unit_of_work import ATTEMPTS, MYSQL_DEADLOCK, MYSQL_LOCK_WAIT_TIMEOUT, retry_reason
 from tests.support import ApiClient
 
 mysql_errors = pytest.importorskip("mysql.connector.errors")
@@ -30,6 +23,11 @@ mysql_errors = pytest.importorskip("mysql.connector.errors")
 
 def _mysql_error(errno, cls=OperationalError):
     return cls("UPDATE ...", {}, mysql_errors.get_mysql_exception(errno, "lost a race", "40001"))
+
+
+def run(work, name=None):
+    """Run `work(uow)` as one unit of work of the current app."""
+    return resolve(Transactions).run(work, name)
 
 
 def _sqlite_busy():
@@ -65,9 +63,9 @@ def test_a_unit_of_work_that_loses_a_race_runs_again_on_fresh_state_and_is_count
     user = users.create(email="r@example.com", name="Before")
     calls = []
 
-    def rename():
-        calls.append(lock_user(user.id).name)
-        lock_user(user.id).name = f"After {len(calls)}"
+    def rename(uow):
+        calls.append(uow.users.lock(user.id).name)
+        uow.users.lock(user.id).name = f"After {len(calls)}"
         if len(calls) == 1:
             db.session.flush()  # written, then lost: must not survive
             raise _mysql_error(MYSQL_DEADLOCK)
@@ -83,7 +81,7 @@ def test_a_unit_of_work_that_loses_a_race_runs_again_on_fresh_state_and_is_count
 def test_retries_are_bounded_and_the_last_error_propagates(app):
     calls = []
 
-    def always_deadlocked():
+    def always_deadlocked(_uow):
         calls.append(1)
         raise ConcurrentChange("again")
 
@@ -94,7 +92,7 @@ def test_retries_are_bounded_and_the_last_error_propagates(app):
 
 def test_a_unit_of_work_cannot_start_inside_another(app):
     with app.app_context(), pytest.raises(RuntimeError, match="inside unit of work"):
-        run(lambda: run(lambda: None, "inner"), "outer")
+        run(lambda _uow: run(lambda _inner: None, "inner"), "outer")
 
 
 def test_touching_a_users_sessions_without_locking_the_user_first_is_refused(app, users):
@@ -102,8 +100,8 @@ def test_touching_a_users_sessions_without_locking_the_user_first_is_refused(app
     with app.app_context():
         sessions = resolve(SessionService)
         with pytest.raises(LockOrderViolation):
-            run(lambda: sessions.end_all(user.id, "test"))
-        assert run(lambda: lock_user(user.id) and sessions.end_all(user.id, "test")) == 0
+            run(lambda uow: sessions.end_all(uow, user.id, "test"))
+        assert run(lambda uow: uow.users.lock(user.id) and sessions.end_all(uow, user.id, "test")) == 0
 
 
 def test_two_units_of_work_on_one_account_do_not_lose_an_update(app, users):
@@ -113,8 +111,8 @@ def test_two_units_of_work_on_one_account_do_not_lose_an_update(app, users):
     start = threading.Barrier(2)
 
     def increment():
-        def work():
-            counter = lock_user(user.id)
+        def work(uow):
+            counter = uow.users.lock(user.id)
             value = int(counter.name)
             time.sleep(0.2)  # the other unit of work starts meanwhile
             counter.name = str(value + 1)

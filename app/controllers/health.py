@@ -50,7 +50,7 @@ class ReadyResource(ApiResource):
                                 headers={"Retry-After": RETRY_AFTER_SECONDS})
 
 
-RESOURCES = [
+UNVERSIONED_RESOURCES = [
     ("/health", HealthResource, "health"),
     ("/ready", ReadyResource, "ready"),
 ]

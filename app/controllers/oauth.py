@@ -186,6 +186,6 @@ RESOURCES = [  # under /api/v1
     ("/oauth/token", TokenResource, "oauth_token"),
     ("/oauth/revoke", RevocationResource, "oauth_revoke"),
 ]
-WELL_KNOWN = [  # at the root (RFC 8615)
+UNVERSIONED_RESOURCES = [  # at the root (RFC 8615)
     ("/.well-known/oauth-authorization-server", AuthorizationServerMetadataResource, "oauth_metadata"),
 ]

@@ -13,16 +13,19 @@ per-process memory until it is back, rather than failing requests.
 
 Flask-Limiter keeps its settings and storage on the `Limiter` object, so each app gets its own (`install`), and the
 limits are applied to that app's resource instances: apps in one process (tests) never share counters or settings.
+An account key function that needs a service declares it with `@inject` (`bearer_user_key`); `apply_limits`
+supplies it from the app's injector, once per app.
 """
+import functools
 import hashlib
 import hmac
 
 from flask import current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from injector import get_bindings, inject
 from werkzeug.exceptions import HTTPException
 
-from app.dependencies import resolve
 from app.entities.user import normalize_email
 from app.media_types import FORM
 from app.services.tokens import AccessTokenService
@@ -73,14 +76,15 @@ def refresh_token_key():
     return None if token is None else "refresh:" + _digest(token)
 
 
-def bearer_user_key():
+@inject
+def bearer_user_key(tokens: AccessTokenService):
     """The user a bearer token names, from its signature alone (None without a valid one): limits per account on
-    endpoints that need a token, checked before the database is."""
+    endpoints that need a token, checked before the database is. `tokens`: the app's, supplied by `apply_limits`."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
-    claims = resolve(AccessTokenService).claims(token.strip())
+    claims = tokens.claims(token.strip())
     return None if claims is None else f"user:{claims.user_id}"
 
 
@@ -93,7 +97,7 @@ def _is_failure(response):
 def rate_limited(account_key=None, failures_only=False):
     """Mark a resource method as rate limited: per client address, and per account when `account_key` (a function
     of the request returning a key or None) is given. `failures_only`: only failed attempts (401, 403) count
-    against the account. Put it first (outermost) in the decorator list. `install` applies the limits."""
+    against the account. Put it first (outermost) in the decorator list. `apply_limits` applies the limits."""
     def decorate(method):
         setattr(method, MARKER, (account_key, failures_only))
         return method
@@ -108,8 +112,9 @@ def install(app):
     return limiter
 
 
-def apply_limits(limiter, resource):
-    """Wrap the marked methods of `resource` (an instance) with `limiter`'s per-address and per-account limits."""
+def apply_limits(limiter, resource, injector):
+    """Wrap the marked methods of `resource` (an instance) with `limiter`'s per-address and per-account limits;
+    `injector` (the app's) supplies the services account key functions declare with `@inject`."""
     for name in ("get", "post", "put", "patch", "delete"):
         method = getattr(resource, name, None)
         spec = getattr(method, MARKER, None)
@@ -118,9 +123,16 @@ def apply_limits(limiter, resource):
         account_key, failures_only = spec
         limited = method
         if account_key is not None:
+            account_key = _with_services(account_key, injector)
             limited = limiter.limit(
                 _per_account, key_func=lambda key=account_key: key() or "",
                 exempt_when=lambda key=account_key: key() is None,
                 deduct_when=_is_failure if failures_only else None,
             )(limited)
         setattr(resource, name, limiter.limit(_per_address, key_func=get_remote_address)(limited))
+
+
+def _with_services(key, injector):
+    """`key` with the services it declares (`@inject`) given by `injector`, once: a function of the request alone."""
+    services = {name: injector.get(interface) for name, interface in get_bindings(key).items()}
+    return functools.partial(key, **services) if services else key

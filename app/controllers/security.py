@@ -1,20 +1,38 @@
-"""Bearer authentication (RFC 6750) through Flask-HTTPAuth: token verification, roles, and 401/403 problems."""
-from flask import g, request
+"""Bearer authentication (RFC 6750) through Flask-HTTPAuth: token verification, roles, and 401/403 problems.
 
-from app.dependencies import resolve
+`auth` (app/extensions.py) is one Flask-HTTPAuth object for every app in the process, its callbacks registered here
+once; `install` gives each app the AccessTokenService its injector built, and the callback verifies a token with
+the current app's.
+"""
+import functools
+
+from flask import current_app, g, request
+
 from app.extensions import auth
 from app.problems import problem_response
 from app.services.audit import ClientInfo
 from app.services.tokens import AccessTokenService
 
+BEARER_VERIFIER = "gatehouse.bearer_verifier"  # app.extensions key: the app's token verification
+
+
+def install(app, tokens: AccessTokenService):
+    """Verify `app`'s bearer tokens with `tokens`, the AccessTokenService of its injector."""
+    app.extensions[BEARER_VERIFIER] = functools.partial(authenticate, tokens)
+
 
 @auth.verify_token
 def verify_token(token):
     """Flask-HTTPAuth callback: the User the bearer token names, or None (then 401)."""
+    return current_app.extensions[BEARER_VERIFIER](token)
+
+
+def authenticate(tokens: AccessTokenService, token):
+    """The User `token` names according to `tokens`, or None; records the outcome in `g` for the 401 challenge,
+    `current_session_id` and the access log."""
     if not token:
         g.bearer_error = None  # no credentials at all: RFC 6750 3.1 says no error code
         return None
-    tokens = resolve(AccessTokenService)
     claims = tokens.claims(token)
     user = None if claims is None else tokens.user_for(claims)
     g.bearer_error = None if user is not None else "invalid_token"

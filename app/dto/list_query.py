@@ -2,7 +2,7 @@
 from marshmallow import Schema, fields, pre_load, validate
 
 from app.dto import fields as f
-from app.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from app.queries.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 
 class ListQuery(Schema):
@@ -18,7 +18,7 @@ class ListQuery(Schema):
 
     limit = f.DecimalInteger(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
                            metadata={"description": "Page size, 1 to 100."})
-    # The alphabet of the cursors the server issues (base64url without padding, app/services/pagination.py): a
+    # The alphabet of the cursors the server issues (base64url without padding, app.queries.pagination.py): a
     # schema-valid query then always fits the front end's request-line limit (gunicorn: 4094 bytes), where any 500
     # characters, percent-encoded, would not (414 before the app sees it).
     cursor = fields.String(load_default=None, validate=[validate.Length(max=500), f.Pattern(r"^[A-Za-z0-9_-]*$")],

@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, post_dump, validate
 from app.dto import fields as f
 from app.dto.list_query import ListQuery
 from app.entities import Role
-from app.services.users import USER_SORTS
+from app.queries.users import USER_SORTS
 
 
 class UserPublic(Schema):

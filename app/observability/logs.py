@@ -57,7 +57,7 @@ def request_id_for(header_value):
 
 def new_request_id():
     """A random UUID version 4 as 32 hex digits: what `uuid.uuid4().hex` returns, built without the UUID object
-    (measured at several microseconds per request)."""
+    (measured: docs/performance.md, "Per-request overheads")."""
     raw = bytearray(os.urandom(16))
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
@@ -84,7 +84,8 @@ class Redactor:
         return (match.group("scheme") or "") + REDACTED
 
     def __call__(self, line):
-        lowered = line.lower()  # a fast test first: most lines hold neither word, and the regex costs ~10 µs a line
+        # A fast test first: most lines hold neither word (measured: docs/performance.md, "Per-request overheads").
+        lowered = line.lower()
         if "bearer" in lowered or "eyj" in lowered:
             line = _CREDENTIAL.sub(self._mask, line)
         for secret in self.secrets:
@@ -184,7 +185,8 @@ def register_request_logging(app, observers=()):
     observers = tuple(observers)
     routes = {}  # URL rule (str) -> its `route`, computed once per rule
 
-    # Each hook resolves the `g` and `request` proxies once (a context-variable lookup per access, ~0.5 µs).
+    # Each hook resolves the `g` and `request` proxies once: each access is a context-variable lookup
+    # (measured: docs/performance.md, "Per-request overheads").
     def start_request():
         state = g._get_current_object()
         state.request_id = request_id_for(request.environ.get(REQUEST_ID_ENVIRON))

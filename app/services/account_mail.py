@@ -8,34 +8,33 @@ from urllib.parse import quote
 from flask import Config
 from injector import inject
 
-from app.services.mail import MailQueue
+from app.services.ports import OutgoingMessage
 
 VERIFY_SUBJECT = "Confirm your email address"
 RESET_SUBJECT = "Reset your password"
 
 
 class AccountMail:
-    """Composes and queues account messages (in the caller's transaction). Bind as singleton."""
+    """Composes account messages (OutgoingMessage); use cases put them in their unit of work's outbox. Singleton."""
 
     @inject
-    def __init__(self, config: Config, mail: MailQueue):
-        self.mail = mail
+    def __init__(self, config: Config):
         self.verify_url = config["EMAIL_VERIFICATION_URL"]
         self.reset_url = config["PASSWORD_RESET_URL"]
         self.verify_lifetime = _duration(config["EMAIL_VERIFICATION_TTL"])
         self.reset_lifetime = _duration(config["PASSWORD_RESET_TTL"])
 
     def verification(self, user, token):
-        """Queue the verification message for `user.email` carrying `token`."""
-        self.mail.send(user.email, VERIFY_SUBJECT, (
+        """The verification message for `user.email` carrying `token`."""
+        return OutgoingMessage(user.email, VERIFY_SUBJECT, (
             f"Hello {user.name},\n\n"
             f"Confirm that this address belongs to your Gatehouse account:\n\n"
             f"{_action(self.verify_url, token, 'POST /api/v1/auth/verify-email')}\n\n"
             f"The link works once, for {self.verify_lifetime}. If you did not sign up, ignore this message.\n"))
 
     def password_reset(self, user, token):
-        """Queue the password reset message for `user.email` carrying `token`."""
-        self.mail.send(user.email, RESET_SUBJECT, (
+        """The password reset message for `user.email` carrying `token`."""
+        return OutgoingMessage(user.email, RESET_SUBJECT, (
             f"Hello {user.name},\n\n"
             f"Someone asked to reset the password of your Gatehouse account. To choose a new password:\n\n"
             f"{_action(self.reset_url, token, 'POST /api/v1/auth/password-reset/confirm')}\n\n"

@@ -2,21 +2,23 @@
 from injector import inject
 
 from app.entities import AuditEventType
-from app.entities.user_row import credentials_by_email
+from app.entities.user import normalize_email
 from app.errors import InvalidCredentials
-from app.extensions import read_connection
+from app.queries.users import UserQueries
 from app.services.audit import NO_CLIENT, AuditService
 from app.services.passwords import PasswordService
+from app.services.ports import Transactions
 from app.services.sessions import SessionService
-from app.services.users import normalize_email
-from app.unit_of_work import lock_user, run
 
 
 class AuthService:
     """Exchanges credentials for tokens. Stateless: bind as singleton."""
 
     @inject
-    def __init__(self, passwords: PasswordService, sessions: SessionService, audit: AuditService):
+    def __init__(self, transactions: Transactions, queries: UserQueries, passwords: PasswordService,
+                 sessions: SessionService, audit: AuditService):
+        self.transactions = transactions
+        self.queries = queries
         self.passwords = passwords
         self.sessions = sessions
         self.audit = audit
@@ -30,28 +32,29 @@ class AuthService:
         `login.failed` event (user id when the account exists, no email: it may be a mistyped password). Re-hashes
         the password when the configured argon2 parameters changed since it was hashed.
         """
-        user = credentials_by_email(read_connection(), normalize_email(email))
+        user = self.queries.credentials_by_email(normalize_email(email))
         if user is None:
             self.passwords.verify_dummy(password)
         elif self.passwords.verify(user.password_hash, password) and user.is_active:
             new_hash = self.passwords.hash(password) if self.passwords.needs_rehash(user.password_hash) else None
 
-            def start_session():
+            def start_session(uow):
                 # The password was checked against a read made before the (slow) verification: the session starts
                 # only if the account is still active with that same password, under the row lock a password
                 # change, reset or deactivation takes too (which end sessions), so no session outlives one.
-                stored = lock_user(user.id)
+                stored = uow.users.lock(user.id)
                 if stored is None or not stored.is_active or stored.password_hash != user.password_hash:
                     return None
                 if new_hash is not None:
                     stored.password_hash = new_hash
-                tokens = self.sessions.start(stored, "password")
-                self.audit.record(AuditEventType.LOGIN_SUCCEEDED, user.id, client, method="password")
+                tokens = self.sessions.start(uow, stored, "password")
+                self.audit.record(uow, AuditEventType.LOGIN_SUCCEEDED, user.id, client, method="password")
                 return tokens
 
-            tokens = run(start_session, "AuthService.login")
+            tokens = self.transactions.run(start_session, "AuthService.login")
             if tokens is not None:
                 return tokens
-        run(lambda: self.audit.record(AuditEventType.LOGIN_FAILED, user.id if user is not None else None, client,
-                                      method="password"), "AuthService.login.failed")
+        self.transactions.run(lambda uow: self.audit.record(
+            uow, AuditEventType.LOGIN_FAILED, user.id if user is not None else None, client, method="password"),
+            "AuthService.login.failed")
         raise InvalidCredentials()

@@ -8,10 +8,9 @@ a `threading.Event`, so any thread may set it and request threads read it withou
 import logging
 import threading
 
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from injector import inject
 
-from app.extensions import db
+from app.queries.health import DatabaseProbe
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +39,11 @@ def is_draining():
 
 
 class HealthService:
-    """Answers whether the service's dependencies respond, and whether this process is shutting down."""
+    """Answers whether the service's dependencies respond, and whether this process is shutting down. Singleton."""
+
+    @inject
+    def __init__(self, database: DatabaseProbe):
+        self.database = database
 
     def draining(self):
         """True while this process drains before a graceful shutdown (no database access)."""
@@ -49,9 +52,4 @@ class HealthService:
     def database_ready(self):
         """True when the database answers `SELECT 1`; False otherwise, after at most DATABASE_CONNECT_TIMEOUT or
         DATABASE_STATEMENT_TIMEOUT seconds (MySQL) when it does not answer."""
-        try:
-            db.session.execute(text("SELECT 1"))
-            return True
-        except SQLAlchemyError as exc:
-            logger.warning("database not ready: %s", exc.__class__.__name__)
-            return False
+        return self.database.answers()

@@ -1,34 +1,29 @@
 """Issuing and redeeming the single-use tokens mailed for email verification and password reset."""
 import datetime as dt
 
-from sqlalchemy import delete, select
+from injector import inject
 
 from app.entities import OneTimeToken
 from app.entities.types import utcnow
 from app.errors import InvalidOneTimeToken
-from app.extensions import db
+from app.services.ports import Transactions, unit_of_work
 from app.services.random_tokens import new_token, token_digest
-from app.unit_of_work import lock_user, require_user_lock, unit_of_work
-
-_TOKENS = OneTimeToken.__table__.c
 
 
 class OneTimeTokenService:
     """Single-use, time-limited tokens (see app/entities/one_time_token.py). Stateless: bind as singleton."""
 
-    def issue(self, user, purpose, ttl):
+    @inject
+    def __init__(self, transactions: Transactions):
+        self.transactions = transactions
+
+    def issue(self, uow, user, purpose, ttl):
         """Return a new token of `purpose` (a TokenPurpose) for `user`, valid `ttl` seconds, for `user.email`; the
-        user's earlier tokens of that purpose stop working. Inside a unit of work that locked `user`."""
-        require_user_lock(user.id)
-        # Earlier tokens are found with a plain (non-locking) read and deleted by primary key: a DELETE by
-        # (user_id, purpose) that matches nothing, as for every new account, still takes a gap lock on InnoDB, and two
-        # concurrent registrations then deadlock on each other's INSERT (seen in tests/system: 1213, a 500).
-        earlier = db.session.scalars(select(_TOKENS.id).where(_TOKENS.user_id == user.id,
-                                                              _TOKENS.purpose == str(purpose))).all()
-        if earlier:
-            db.session.execute(delete(OneTimeToken.__table__).where(_TOKENS.id.in_(earlier)))
+        user's earlier tokens of that purpose stop working. In unit of work `uow`, which locked `user`."""
+        uow.users.require_lock(user.id)
+        uow.one_time_tokens.delete_for(user.id, str(purpose))
         token, now = new_token(), utcnow()
-        db.session.add(OneTimeToken(user_id=user.id, purpose=str(purpose), token_digest=token_digest(token),
+        uow.one_time_tokens.add(OneTimeToken(user_id=user.id, purpose=str(purpose), token_digest=token_digest(token),
                                     email=user.email, created_at=now, expires_at=now + dt.timedelta(seconds=ttl)))
         return token
 
@@ -37,22 +32,20 @@ class OneTimeTokenService:
         return self._purge_expired(now or utcnow())
 
     @unit_of_work
-    def _purge_expired(self, now):
-        return db.session.execute(delete(OneTimeToken.__table__).where(_TOKENS.expires_at < now)).rowcount
+    def _purge_expired(self, uow, now):
+        return uow.one_time_tokens.purge_expired(now)
 
-    def redeem(self, token, purpose):
-        """Spend `token` of `purpose`: lock its user (the unit of work's first lock, app/unit_of_work.py), delete
-        the token and return (its OneTimeToken row: user_id, email; the locked User). Inside a unit of work; of two
-        concurrent redemptions only one deletes the row. Raises InvalidOneTimeToken for an unknown, expired, used
-        or superseded token, or one whose user is gone."""
-        found = db.session.scalars(select(OneTimeToken).where(
-            _TOKENS.token_digest == token_digest(token), _TOKENS.purpose == str(purpose))).first()
-        user = None if found is None else lock_user(found.user_id)
+    def redeem(self, uow, token, purpose):
+        """Spend `token` of `purpose`: lock its user (the unit of work's first lock), delete the token and return
+        (its OneTimeToken: user_id, email; the locked User). In unit of work `uow`; of two concurrent redemptions
+        only one deletes the token. Raises InvalidOneTimeToken for an unknown, expired, used or superseded token,
+        or one whose user is gone."""
+        found = uow.one_time_tokens.find(token_digest(token), str(purpose))
+        user = None if found is None else uow.users.lock(found.user_id)
         if user is None:
             raise InvalidOneTimeToken()
-        # Deleted only if still there (a locking write sees the latest rows): a concurrent redemption, or a newer
-        # token's issue, that deleted it first makes this one fail.
-        deleted = db.session.execute(delete(OneTimeToken.__table__).where(_TOKENS.id == found.id)).rowcount
-        if deleted != 1 or found.expires_at <= utcnow():
+        # Deleted only if still there: a concurrent redemption, or a newer token's issue, that deleted it first
+        # makes this one fail.
+        if not uow.one_time_tokens.delete(found.id) or found.expires_at <= utcnow():
             raise InvalidOneTimeToken()
         return found, user

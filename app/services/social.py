@@ -12,19 +12,16 @@ import jwt
 from flask import Config
 from injector import inject
 from marshmallow import ValidationError, validate
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from app.entities import AuditEventType, SocialIdentity
 from app.entities.social_identity import SUBJECT_MAX_LENGTH
 from app.entities.types import utcnow
 from app.entities.user import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH
 from app.errors import DependencyUnavailable, EmailTaken, InvalidIdToken, ProviderNotFound
-from app.extensions import db
 from app.services.audit import NO_CLIENT, AuditService
+from app.services.ports import ConcurrentChange, Transactions
 from app.services.sessions import SessionService
 from app.services.users import add_user, storable_email
-from app.unit_of_work import ConcurrentChange, lock_user, lock_user_by_email, run
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +117,9 @@ class SocialLoginService:
     """Signs users in with a provider's ID token. Stateless: bind as singleton."""
 
     @inject
-    def __init__(self, verifier: IdTokenVerifier, sessions: SessionService, audit: AuditService):
+    def __init__(self, transactions: Transactions, verifier: IdTokenVerifier, sessions: SessionService,
+                 audit: AuditService):
+        self.transactions = transactions
         self.verifier = verifier
         self.sessions = sessions
         self.audit = audit
@@ -140,56 +139,54 @@ class SocialLoginService:
         try:
             claims = self.verifier.verify(provider, id_token)
 
-            def sign_in():
-                user = self._user_for(provider, claims, client)
-                tokens = self.sessions.start(user, method)
-                self.audit.record(AuditEventType.LOGIN_SUCCEEDED, user.id, client, method=method)
+            def sign_in(uow):
+                user = self._user_for(uow, provider, claims, client)
+                tokens = self.sessions.start(uow, user, method)
+                self.audit.record(uow, AuditEventType.LOGIN_SUCCEEDED, user.id, client, method=method)
                 return tokens
 
-            for attempt in (1, 2):  # a concurrent first login of the same account may insert the link first
+            for attempt in (1, 2):  # a concurrent first login with the same email may create the account first
                 try:
-                    return run(sign_in, "SocialLoginService.login")
-                except (IntegrityError, EmailTaken):
+                    return self.transactions.run(sign_in, "SocialLoginService.login")
+                except EmailTaken:
                     if attempt == 2:
                         raise
         except InvalidIdToken as error:
             user_id, reason = error.user_id, error.reason
-            run(lambda: self.audit.record(AuditEventType.LOGIN_FAILED, user_id, client, method=method, reason=reason),
+            self.transactions.run(lambda uow: self.audit.record(
+                uow, AuditEventType.LOGIN_FAILED, user_id, client, method=method, reason=reason),
                 "SocialLoginService.login.failed")
             raise
 
-    def _user_for(self, provider, claims, client):
+    def _user_for(self, uow, provider, claims, client):
         """The active user the verified `claims` sign in as, linked or created as `login` describes (inside the
         unit of work, which holds the user's row lock). Raises InvalidIdToken for an inactive account or a refused
         link, changing nothing; ConcurrentChange (the unit of work runs again) when the linked account was deleted
         between finding its link and locking it."""
-        identity = db.session.scalars(select(SocialIdentity).where(
-            SocialIdentity.provider == provider, SocialIdentity.subject == claims["sub"])).first()
+        identity = uow.social_identities.find(provider, claims["sub"])
         if identity is not None:
-            user = lock_user(identity.user_id)
+            user = uow.users.lock(identity.user_id)
             if user is None:
                 raise ConcurrentChange(f"user {identity.user_id} was deleted")
             return _active(user)
         email = storable_email(claims["email"])
-        user = lock_user_by_email(email)
+        user = uow.users.lock_by_email(email)
         created = user is None
         if created:
-            user = add_user(email, _display_name(claims), email_verified_at=utcnow())
-            self.audit.record(AuditEventType.USER_REGISTERED, user.id, client, method=f"social:{provider}",
+            user = add_user(uow, email, _display_name(claims), email_verified_at=utcnow())
+            self.audit.record(uow, AuditEventType.USER_REGISTERED, user.id, client, method=f"social:{provider}",
                               roles=user.roles)
         else:
             _active(user)
-            if db.session.scalars(select(SocialIdentity.id).where(
-                    SocialIdentity.user_id == user.id, SocialIdentity.provider == provider)).first() is not None:
+            if uow.social_identities.has_link(user.id, provider):
                 raise InvalidIdToken(f"This email belongs to an account linked to another {provider} account.",
                                      user_id=user.id, reason="linked to another subject")
             if user.email_verified_at is None:
                 user.password_hash = None
                 user.email_verified_at = utcnow()
-                self.sessions.sign_out_everywhere(user, "social_link_unverified", client)
-        db.session.add(SocialIdentity(user_id=user.id, provider=provider, subject=claims["sub"]))
-        db.session.flush()
-        self.audit.record(AuditEventType.SOCIAL_LINKED, user.id, client, provider=provider, created=created)
+                self.sessions.sign_out_everywhere(uow, user, "social_link_unverified", client)
+        uow.social_identities.add(SocialIdentity(user_id=user.id, provider=provider, subject=claims["sub"]))
+        self.audit.record(uow, AuditEventType.SOCIAL_LINKED, user.id, client, provider=provider, created=created)
         return user
 
 

@@ -10,8 +10,7 @@ from flask import Config
 from injector import inject
 from itsdangerous import BadData, URLSafeTimedSerializer
 
-from app.entities.user_row import user_row_in_session
-from app.extensions import read_connection
+from app.queries.users import UserQueries
 
 ACCESS_TOKEN_SALT = "gatehouse.access-token.v2"  # noqa: S105  (a salt, public by design; v2: tokens carry `sid`)
 
@@ -39,7 +38,8 @@ class AccessTokenService:
     """Issues and verifies signed, expiring access tokens. Stateless: bind as singleton."""
 
     @inject
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, queries: UserQueries):
+        self.queries = queries
         self._serializer = URLSafeTimedSerializer(config["SECRET_KEY"], salt=ACCESS_TOKEN_SALT)
         self.ttl = config["ACCESS_TOKEN_TTL"]  # seconds
 
@@ -64,7 +64,7 @@ class AccessTokenService:
         """The active user `claims` name, as a UserRow (one query, roles included), or None: no such user, an
         inactive one, a token version the user has since moved past, or a revoked session (logout, logout-all,
         reset, deactivation)."""
-        user = user_row_in_session(read_connection(), claims.user_id, claims.session_id)
+        user = self.queries.in_session(claims.user_id, claims.session_id)
         if user is None or not user.is_active or user.token_version != claims.version:
             return None
         return user

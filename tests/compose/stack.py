@@ -10,13 +10,13 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import docker
 import requests
+
+from tests import net
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_EMAIL = "admin@example.com"
@@ -27,26 +27,12 @@ class ComposeError(AssertionError):
     """A docker-compose command failed or a bounded wait ran out; the message carries its output."""
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def wait_until(predicate, timeout, what, interval=1.0):
-    """Call `predicate` until it returns a truthy value (returned) or `timeout` seconds pass (ComposeError naming
-    `what`). Exceptions from `predicate` count as "not yet" (the last one is reported)."""
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        try:
-            result = predicate()
-            if result:
-                return result
-        except (requests.RequestException, docker.errors.APIError, KeyError, ValueError) as error:
-            last = error
-        time.sleep(interval)
-    raise ComposeError(f"timed out after {timeout} s waiting for {what}" + (f" (last error: {last!r})" if last else ""))
+    """tests.net.wait_until at the compose suite's pace: `predicate` every `interval` seconds until it returns a
+    truthy value (returned) or `timeout` seconds pass (ComposeError naming `what`). HTTP and Engine API errors, and
+    the KeyError or ValueError of a half-written answer, count as "not yet" (the last one is reported)."""
+    return net.wait_until(predicate, timeout, what, interval, failure=ComposeError,
+                          retry_on=(requests.RequestException, docker.errors.APIError, KeyError, ValueError))
 
 
 def copy_tree(destination):
@@ -80,7 +66,7 @@ class ComposeStack:
         self.root = Path(root)
         self.project = f"ghtest{secrets.token_hex(4)}"
         self.image = f"gatehouse-test-{self.project}:latest"
-        self.proxy_port, self.mailpit_port = free_port(), free_port()
+        self.proxy_port, self.mailpit_port = net.free_port(), net.free_port()
         self.url = f"http://127.0.0.1:{self.proxy_port}"
         self.mailpit = f"http://127.0.0.1:{self.mailpit_port}"
         self.engine = docker.from_env()

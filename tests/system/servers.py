@@ -24,6 +24,9 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
+from tests import live_server
+from tests.net import free_port, wait_until
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the virtualenv running pytest: gunicorn, flask, locust
 GUNICORN_CONF = REPO / "gunicorn.conf.py"
@@ -46,28 +49,6 @@ def tool(name):
         raise ServerError(f"{name} is not installed: apt-get install nginx redis-server mariadb-server "
                           "(./run_system_tests.sh does it when run as root)")
     return found
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, timeout, what, interval=0.05):
-    """Call `predicate` until it returns a truthy value (returned), for at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as exc:  # noqa: BLE001  (anything a half-started server does: retry until the deadline)
-            last_error = exc
-        time.sleep(interval)
-    raise TimeoutError(f"{what}: not within {timeout} s" + (f" (last error: {last_error!r})" if last_error else ""))
 
 
 def tail(path, lines=40):
@@ -468,13 +449,9 @@ def app_environment(database_url, redis_url, root, **overrides):
 
 
 def flask_cli(env, *args, timeout=120):
-    """`flask --app autoapp ARGS` with the stack's environment (migrations, create-admin)."""
-    command = [str(BIN / "flask"), "--app", "autoapp", *args]
-    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True,  # noqa: S603
-                            timeout=timeout, stdin=subprocess.DEVNULL)
-    if result.returncode:
-        raise ServerError(f"flask {' '.join(args[:2])} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
+    """`flask --app autoapp ARGS` with the stack's environment (migrations, create-admin): its stdout; ServerError
+    with its output when it fails."""
+    return live_server.flask_cli(env, *args, timeout=timeout, failure=ServerError)
 
 
 class Stack:
