@@ -79,6 +79,23 @@ def name(**kwargs):
                          **kwargs)
 
 
+# Text of several lines: tab, CR and LF allowed, every other control character refused.
+_CC_BUT_LAYOUT = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+MULTI_LINE_TEXT = Pattern(rf"^[^{_CC_BUT_LAYOUT}]*$", error="Must not contain control characters other than tab and "
+                                                          "line breaks (U+0000-U+0008, U+000B, U+000C, "
+                                                          "U+000E-U+001F, U+007F-U+009F).")
+
+
+def multi_line_text(max_length, example, **kwargs):
+    """Free text of up to `max_length` characters (a note, a description): tab and line breaks (CR, LF) allowed,
+    every other control character refused; the rule is the field's `pattern` in the OpenAPI document."""
+    return fields.String(validate=[validate.Length(max=max_length), MULTI_LINE_TEXT],
+                         metadata={"example": example,
+                                   "description": f"At most {max_length} characters; tab and line breaks allowed, "
+                                                  "no other control characters."},
+                         **kwargs)
+
+
 _DECIMAL = re.compile(r"-?[0-9]+")
 
 
