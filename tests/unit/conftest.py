@@ -1,6 +1,8 @@
 """The unit layer: the services' rules run against the in-memory unit of work of tests/unit/fakes.py, wired by the
 app's own injector module with the storage bindings swapped; no Flask app, no database."""
+import flask
 import pytest
+import sqlalchemy
 from flask import Config
 from injector import Injector
 
@@ -9,6 +11,15 @@ from app.configs import TestConfig
 from app.queries.users import UserQueries
 from app.services.ports import Transactions
 from tests.unit.fakes import FakeTransactions, FakeUserQueries, Store
+
+
+@pytest.fixture(autouse=True)
+def _no_app_and_no_database(monkeypatch):
+    """The unit layer must not need them: making a Flask app or connecting to a database fails the test."""
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a unit test made a Flask app or connected to a database")
+    monkeypatch.setattr(flask.Flask, "__init__", refuse)
+    monkeypatch.setattr(sqlalchemy.engine.Engine, "connect", refuse)
 
 
 @pytest.fixture
