@@ -86,6 +86,16 @@ MULTI_LINE_TEXT = Pattern(rf"^[^{_CC_BUT_LAYOUT}]*$", error="Must not contain co
                                                           "U+000E-U+001F, U+007F-U+009F).")
 
 
+def one_line_text(max_length, example, **kwargs):
+    """Text on one line of 1 to `max_length` characters (a title), not blank, no control characters; the rule is the
+    field's `pattern` in the OpenAPI document."""
+    return fields.String(validate=[validate.Length(min=1, max=max_length), ONE_LINE_TEXT],
+                         metadata={"example": example,
+                                   "description": f"1 to {max_length} characters on one line, not blank, no control "
+                                                  "characters."},
+                         **kwargs)
+
+
 def multi_line_text(max_length, example, **kwargs):
     """Free text of up to `max_length` characters (a note, a description): tab and line breaks (CR, LF) allowed,
     every other control character refused; the rule is the field's `pattern` in the OpenAPI document."""
