@@ -9,7 +9,6 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,8 @@ import time
 import urllib.request
 
 import pytest
+
+from tests.net import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -28,17 +29,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     reason="no Chromium here: apt-get install chromium chromium-driver (.ci/run does) to run the browser test")]
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(database_url, tmp_path):
     """gunicorn serving autoapp:app on 127.0.0.1 with the test database, its mail queued in tmp_path (not the working
     tree's instance/mail-queue); stopped after the test."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "GATEHOUSE_ENV": "development", "DATABASE_URL": database_url,
            "SECRET_KEY": "browser-test-" + "k" * 32, "MAIL_QUEUE_PATH": str(tmp_path / "mail")}
     server = subprocess.Popen(  # noqa: S603 (a fixed command line)

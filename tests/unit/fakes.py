@@ -127,6 +127,13 @@ class FakeUnitOfWork(ports.UnitOfWork):
                         for child_id in [i for i, v in self.rows[child].items() if v[column.key] == entity_id]:
                             self.remove(child, child_id)
 
+    def purge_expired(self, cls, now):
+        """Delete the `cls` rows whose `expires_at` is before `now` (and what cascades from them); returns how many."""
+        expired = [entity.id for entity in self.find(cls) if entity.expires_at < now]
+        for entity_id in expired:
+            self.remove(cls, entity_id)
+        return len(expired)
+
     def flush(self):
         """Write loaded entities back to the rows, moving `updated_at` of changed users as the real flush does
         (the rule's own listener, app/entities/user.py)."""
@@ -233,10 +240,7 @@ class _Sessions(_Inserts, ports.SessionRepository):
         return any(token.spent_at is not None for token in self.uow.find(RefreshToken, token_digest=digest))
 
     def purge_expired(self, now):
-        expired = [s.id for s in self.uow.find(AuthSession) if s.expires_at < now]
-        for session_id in expired:
-            self.uow.remove(AuthSession, session_id)
-        return len(expired)
+        return self.uow.purge_expired(AuthSession, now)
 
 
 class _OneTimeTokens(_Inserts, ports.OneTimeTokenRepository):
@@ -254,10 +258,7 @@ class _OneTimeTokens(_Inserts, ports.OneTimeTokenRepository):
         return there
 
     def purge_expired(self, now):
-        expired = [t.id for t in self.uow.find(OneTimeToken) if t.expires_at < now]
-        for token_id in expired:
-            self.uow.remove(OneTimeToken, token_id)
-        return len(expired)
+        return self.uow.purge_expired(OneTimeToken, now)
 
 
 class _SocialIdentities(_Inserts, ports.SocialIdentityRepository):
