@@ -163,5 +163,3 @@ def _sqlite_connection(dbapi_connection, _record):
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
         dbapi_connection.isolation_level = None
-
-

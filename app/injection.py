@@ -23,6 +23,7 @@ unneeded or wrong.
 """
 import flask
 from flask_injector import FlaskInjector
+from injector import get_bindings
 
 
 def create_injector(app, modules):
@@ -35,3 +36,9 @@ def create_injector(app, modules):
     app.jinja_env.globals.update(url_for=app.url_for, get_flashed_messages=flask.get_flashed_messages)
     app.extensions["injector"] = injector
     return injector
+
+
+def injected_arguments(injector, function):
+    """{parameter name: instance} for the parameters `function` declares with `@inject`, from `injector`: for code
+    built once per app that Flask, not the injector, calls (rate-limit key functions, flask-apispec's resources)."""
+    return {name: injector.get(interface) for name, interface in get_bindings(function).items()}

@@ -24,11 +24,11 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask_apispec import FlaskApiSpec
 from flask_apispec.apidoc import ResourceConverter
-from injector import get_bindings
 from werkzeug.routing.converters import IntegerConverter, NumberConverter, UnicodeConverter
 
 from app.controllers import iter_resources
 from app.controllers.parsing import parser
+from app.injection import injected_arguments
 from app.media_types import FORM, JSON, PROBLEM_JSON
 
 API_TITLE = "Gatehouse"
@@ -38,7 +38,6 @@ SWAGGER_UI_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-
                   "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 LEGACY_DOCUMENT_URL = "/swagger/"  # where the Swagger 2.0 document used to be: the same document, for old links
 SWAGGER_UI_DIST = importlib.resources.files("flask_swagger_ui") / "dist"
-
 
 TAGS = [
     {"name": "auth", "description": "Registration, password and social login, tokens, logout, email verification, "
@@ -253,6 +252,6 @@ def register_openapi(app, injector):
     each resource, so its constructor arguments come from the injector."""
     docs = OpenApiDocs(app)  # per app: a module-level instance replays old registrations
     for blueprint, endpoint, resource in iter_resources():
-        kwargs = {name: injector.get(dep) for name, dep in get_bindings(resource.__init__).items()}
-        docs.register(resource, endpoint=endpoint, blueprint=blueprint, resource_class_kwargs=kwargs)
+        docs.register(resource, endpoint=endpoint, blueprint=blueprint,
+                      resource_class_kwargs=injected_arguments(injector, resource.__init__))
     return docs

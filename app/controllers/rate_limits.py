@@ -23,10 +23,11 @@ import hmac
 from flask import current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from injector import get_bindings, inject
+from injector import inject
 from werkzeug.exceptions import HTTPException
 
 from app.entities.user import normalize_email
+from app.injection import injected_arguments
 from app.media_types import FORM
 from app.services.tokens import AccessTokenService
 
@@ -134,5 +135,5 @@ def apply_limits(limiter, resource, injector):
 
 def _with_services(key, injector):
     """`key` with the services it declares (`@inject`) given by `injector`, once: a function of the request alone."""
-    services = {name: injector.get(interface) for name, interface in get_bindings(key).items()}
+    services = injected_arguments(injector, key)
     return functools.partial(key, **services) if services else key
