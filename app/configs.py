@@ -170,7 +170,31 @@ class BaseConfig:
         self.OIDC_JWKS_CACHE_TTL = env.int("OIDC_JWKS_CACHE_TTL", 3600)  # seconds
         self.OIDC_LEEWAY = env.int("OIDC_LEEWAY", 30)  # seconds of clock skew allowed on exp/iat
         self._read_observability_settings(env)
+        self._read_strong_authentication_settings(env)
         self.validate()
+
+    REQUIRE_MFA_FOR_ADMINS_DEFAULT = False
+
+    def _read_strong_authentication_settings(self, env):
+        # Earlier SECRET_KEYs, comma-separated (Flask's SECRET_KEY_FALLBACKS): TOTP secrets encrypted under one of
+        # them still decrypt (app/services/secret_box.py), so SECRET_KEY can be rotated without re-enrolment.
+        self.SECRET_KEY_FALLBACKS = [k.strip() for k in env.str("SECRET_KEY_FALLBACKS").split(",") if k.strip()]
+        # Second factor (app/services/mfa.py): the issuer shown in authenticator apps; how long an MFA token lives
+        # (seconds) and how many wrong codes end it.
+        self.MFA_ISSUER = env.str("MFA_ISSUER", "Gatehouse")
+        self.MFA_TOKEN_TTL = env.int("MFA_TOKEN_TTL", 300, validate=POSITIVE_SECONDS)
+        self.MFA_MAX_ATTEMPTS = env.int("MFA_MAX_ATTEMPTS", 5, validate=at_least(1, "must be at least 1"))
+        # Step-up (app/services/step_up.py): sensitive operations need an authentication at most this old (seconds).
+        self.STEP_UP_MAX_AGE = env.int("STEP_UP_MAX_AGE", 600, validate=POSITIVE_SECONDS)
+        # Admins without a second factor may only enrol one (default on in production).
+        self.REQUIRE_MFA_FOR_ADMINS = env.bool("REQUIRE_MFA_FOR_ADMINS", self.REQUIRE_MFA_FOR_ADMINS_DEFAULT)
+        # Passkeys (app/services/passkeys.py): the WebAuthn relying party id (the site's registrable domain) and the
+        # origins (scheme://host[:port]) the browser pages that run the ceremonies are served from.
+        self.WEBAUTHN_RP_ID = env.str("WEBAUTHN_RP_ID", "localhost")
+        self.WEBAUTHN_RP_NAME = env.str("WEBAUTHN_RP_NAME", "Gatehouse")
+        self.WEBAUTHN_ORIGINS = [o.strip() for o in env.str("WEBAUTHN_ORIGINS", "http://localhost:5000").split(",")
+                                 if o.strip()]
+        self.WEBAUTHN_CEREMONY_TTL = env.int("WEBAUTHN_CEREMONY_TTL", 300, validate=POSITIVE_SECONDS)
 
     def _read_observability_settings(self, env):
         # Logs (docs/observability.md): "json" lines on stdout, or "text" lines (development).
@@ -233,6 +257,15 @@ class BaseConfig:
         if self.METRICS_BEARER_TOKEN and len(self.METRICS_BEARER_TOKEN) < MIN_METRICS_TOKEN_LENGTH:
             raise ConfigurationError(f"METRICS_BEARER_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} random "
                                      "characters, or empty (no token accepted)")
+        for origin in self.WEBAUTHN_ORIGINS:
+            scheme, _, host = origin.partition("://")
+            hostname = host.split(":")[0]
+            if scheme not in ("https", "http") or not hostname or "/" in host:
+                raise ConfigurationError(f"WEBAUTHN_ORIGINS must list origins like https://app.example.com, got "
+                                         f"{origin!r}")
+            if hostname != self.WEBAUTHN_RP_ID and not hostname.endswith("." + self.WEBAUTHN_RP_ID):
+                raise ConfigurationError(f"WEBAUTHN_ORIGINS: {origin} is not on WEBAUTHN_RP_ID "
+                                         f"{self.WEBAUTHN_RP_ID!r} or one of its subdomains (WebAuthn Level 3 5.1.3)")
         if self.ARGON2_AT_LEAST_OWASP and any(getattr(self, name) < minimum for name, minimum in OWASP_ARGON2.items()):
             raise ConfigurationError(
                 "ARGON2_MEMORY_COST must be at least 19456 (KiB) and ARGON2_TIME_COST at least 2 (OWASP minimum)")
@@ -292,6 +325,7 @@ class ProdConfig(BaseConfig):
     """Production: refuses to start without a real SECRET_KEY and an explicit DATABASE_URL."""
 
     ENV_NAME = "production"
+    REQUIRE_MFA_FOR_ADMINS_DEFAULT = True
 
     def default_database_url(self):
         return ""
@@ -304,6 +338,10 @@ class ProdConfig(BaseConfig):
                 "production, e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         if not self.SQLALCHEMY_DATABASE_URI:
             raise ConfigurationError("DATABASE_URL must be set in production")
+        insecure = [o for o in self.WEBAUTHN_ORIGINS if o.startswith("http://")
+                    and o.partition("://")[2].split(":")[0] not in ("localhost", "127.0.0.1")]
+        if insecure:
+            raise ConfigurationError(f"WEBAUTHN_ORIGINS must be https:// in production, got {insecure[0]}")
 
 
 CONFIGS = {cls.ENV_NAME: cls for cls in (DevConfig, TestConfig, ProdConfig)}

@@ -12,12 +12,16 @@ from app.services.auth import AuthService
 from app.services.email_verification import EmailVerificationService, MailingUserEvents
 from app.services.events import UserEvents
 from app.services.health import HealthService
+from app.services.mfa import MfaService
 from app.services.one_time_tokens import OneTimeTokenService
 from app.services.password_reset import PasswordResetService
 from app.services.passwords import PasswordService
 from app.services.ports import Transactions
+from app.services.secret_box import SecretBox
 from app.services.sessions import SessionService
+from app.services.sign_in import SignInService
 from app.services.social import IdTokenVerifier, SocialLoginService
+from app.services.step_up import StepUpService
 from app.services.tokens import AccessTokenService
 from app.services.users import UserService
 from app.unit_of_work import SqlTransactions
@@ -26,7 +30,7 @@ from app.unit_of_work import SqlTransactions
 QUERIES = (UserQueries, AuditQueries, DatabaseProbe, MailQueue, QueuedMail, MailSender)
 SERVICES = (PasswordService, AccessTokenService, AuditService, SessionService, AccountMail,
             OneTimeTokenService, EmailVerificationService, PasswordResetService, UserService, AuthService,
-            IdTokenVerifier, SocialLoginService, HealthService)
+            IdTokenVerifier, SocialLoginService, HealthService, SecretBox, StepUpService, MfaService, SignInService)
 
 
 def configure(binder: Binder):

@@ -13,6 +13,8 @@ class DomainError(Exception):
     title = "Bad request"
 
     headers = {}  # extra response headers, e.g. the WWW-Authenticate a 401 requires (RFC 9110 15.5.2)
+    extensions = {}  # extension members of the problem document (RFC 9457 3.2), e.g. an MFA token
+    counts_as_failure = True  # a 401/403 counts against per-account rate limits of failed attempts
 
     def __init__(self, detail=None, *, errors=None):
         super().__init__(detail or self.title)
@@ -173,3 +175,109 @@ class DependencyUnavailable(DomainError):
     slug = "dependency-unavailable"
     title = "Service Unavailable"
     headers = {"Retry-After": "5"}
+
+
+class SecondFactorRequired(DomainError):
+    """The first factor was right, and the account has a second factor: no tokens yet. The problem carries the
+    extension members `mfa_token` (complete the sign-in with it at POST /auth/mfa or /auth/mfa/passkey),
+    `expires_in` (seconds) and `factors` (what the account can answer with: "totp", "recovery_code", "passkey").
+    403, after Auth0's `mfa_required`; not a failed attempt."""
+
+    status = 403
+    slug = "mfa-required"
+    title = "Second factor required"
+    counts_as_failure = False
+
+    def __init__(self, mfa_token, expires_in, factors):
+        super().__init__("Complete the sign-in with a second factor: send the mfa_token with a code to "
+                         "POST /api/v1/auth/mfa, or with a passkey assertion to POST /api/v1/auth/mfa/passkey.")
+        self.extensions = {"mfa_token": mfa_token, "expires_in": expires_in, "factors": list(factors)}
+
+
+class InvalidMfaToken(DomainError):
+    """The MFA token is unknown, expired, used, or ended by too many wrong codes: sign in again. 401."""
+
+    status = 401
+    slug = "invalid-mfa-token"
+    title = "Invalid MFA token"
+    headers = {"WWW-Authenticate": 'Bearer realm="gatehouse"'}
+
+    def __init__(self):
+        super().__init__("The MFA token is invalid, expired, already used, or ended after too many wrong codes: "
+                         "sign in again.")
+
+
+class InvalidSecondFactor(DomainError):
+    """A TOTP code, recovery code or passkey assertion that does not prove the factor: wrong, already used (a TOTP
+    code works once), outside the one step of clock drift allowed, or for a factor the account does not have. 401
+    when completing a sign-in, 403 when re-authenticating an authenticated caller (`status` given)."""
+
+    status = 401
+    slug = "invalid-second-factor"
+    title = "Invalid second factor"
+    headers = {"WWW-Authenticate": 'Bearer realm="gatehouse"'}
+
+    def __init__(self, detail="The code is wrong, expired or already used.", field="code", status=None):
+        super().__init__(detail, errors={field: [detail]})
+        if status is not None:
+            self.status = status
+            self.headers = {}
+
+
+class StepUpRequired(DomainError):
+    """A sensitive operation needs a recent, strong enough authentication in this session: RFC 9470's
+    `insufficient_user_authentication`, with `acr_values` (the class needed: "aal1", or "aal2" for an account with
+    a second factor) and `max_age` (seconds) in `WWW-Authenticate` and as problem extension members. Step up with
+    POST /api/v1/auth/reauthenticate (or sign in again). 401, as RFC 9470 section 3 says: the token is valid but its
+    authentication event is not enough for this operation."""
+
+    status = 401
+    slug = "insufficient-user-authentication"
+    title = "Insufficient user authentication"
+    counts_as_failure = False
+
+    def __init__(self, acr_values, max_age):
+        super().__init__(f"This operation needs an authentication of class {acr_values} at most {max_age} seconds "
+                         f"old: re-authenticate (POST /api/v1/auth/reauthenticate) or sign in again, then retry.")
+        self.headers = {"WWW-Authenticate": (
+            'Bearer realm="gatehouse", error="insufficient_user_authentication", error_description="A more recent '
+            f'or stronger authentication is required", acr_values="{acr_values}", max_age="{max_age}"')}
+        self.extensions = {"acr_values": acr_values, "max_age": max_age}
+
+
+class MfaEnrolmentRequired(DomainError):
+    """REQUIRE_MFA_FOR_ADMINS: an admin without a second factor may only enrol one (and read their account, sign
+    out). 403."""
+
+    status = 403
+    slug = "mfa-enrolment-required"
+    title = "Second factor enrolment required"
+
+    def __init__(self):
+        super().__init__("Accounts with the admin role must have a second factor: enrol one (POST "
+                         "/api/v1/users/me/mfa/totp or /users/me/passkeys/options) before anything else.")
+
+
+class FactorStateConflict(DomainError):
+    """The factor is not in the state the operation needs: TOTP already active when enrolling, no pending
+    enrolment to confirm, no TOTP to disable. 409."""
+
+    status = 409
+    slug = "factor-state-conflict"
+    title = "Second factor in another state"
+
+
+class InvalidPasskeyResponse(DomainError):
+    """A WebAuthn registration or authentication response that does not verify (challenge, origin, RP ID, user
+    verification, signature, sign counter), names an unknown or deleted credential, or answers an expired or used
+    ceremony. 400 for a registration; 401 for a sign-in (`status` given)."""
+
+    status = 400
+    slug = "invalid-passkey-response"
+    title = "Invalid passkey response"
+
+    def __init__(self, detail, status=None):
+        super().__init__(detail, errors={"credential": [detail]})
+        if status is not None:
+            self.status = status
+            self.headers = {"WWW-Authenticate": 'Bearer realm="gatehouse"'} if status == 401 else {}

@@ -22,11 +22,14 @@ logger = logging.getLogger(__name__)
 PROBLEM_TYPE_PREFIX = "urn:gatehouse:problem:"
 
 
-def problem_response(status, title, detail=None, type_="about:blank", errors=None, headers=None):
-    """Build a problem+json Response. `type_` "about:blank" means the status code says it all (RFC 9457 4.2.1)."""
+def problem_response(status, title, detail=None, type_="about:blank", errors=None, headers=None, extensions=None):
+    """Build a problem+json Response. `type_` "about:blank" means the status code says it all (RFC 9457 4.2.1).
+    `extensions`: extension members (RFC 9457 3.2) added to the body."""
     body = {"type": type_, "title": title, "status": status, "detail": detail or title}
     if errors:
         body["errors"] = errors
+    if extensions:
+        body.update(extensions)
     response = current_app.json.response(body)
     response.status_code = status
     response.mimetype = PROBLEM_JSON
@@ -49,8 +52,10 @@ def _flatten(messages, prefix=""):
 
 def handle_domain_error(error):
     """A service refused the request: its class gives status, type and title."""
-    return problem_response(error.status, error.title, error.detail, PROBLEM_TYPE_PREFIX + error.slug, error.errors,
-                            error.headers)
+    response = problem_response(error.status, error.title, error.detail, PROBLEM_TYPE_PREFIX + error.slug,
+                                error.errors, error.headers, error.extensions)
+    response.counts_as_failure = error.counts_as_failure  # read by the rate limits (app/controllers/rate_limits.py)
+    return response
 
 
 def handle_http_exception(error):

@@ -5,6 +5,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.entities import AuthSession, OneTimeToken, RefreshToken, SocialIdentity, User
+from app.entities.second_factor import MfaChallenge, Passkey, RecoveryCode, TotpFactor, WebAuthnCeremony
 from app.services import ports
 
 _SESSIONS = AuthSession.__table__.c
@@ -151,3 +152,49 @@ class SqlAuditEventRepository(ports.AuditEventRepository):
     def add(self, event):
         self.session.add(event)
 
+
+
+class SqlSecondFactorRepository(ports.SecondFactorRepository):
+    def __init__(self, session):
+        self.session = session
+
+    def totp(self, user_id):
+        return self.session.scalars(select(TotpFactor).where(TotpFactor.user_id == user_id)).first()
+
+    def recovery_codes(self, user_id):
+        return self.session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user_id)).all()
+
+    def delete_recovery_code(self, user_id, digest):
+        return self.session.execute(delete(RecoveryCode.__table__).where(
+            RecoveryCode.__table__.c.user_id == user_id,
+            RecoveryCode.__table__.c.code_digest == digest)).rowcount == 1
+
+    def passkeys(self, user_id):
+        return self.session.scalars(select(Passkey).where(Passkey.user_id == user_id).order_by(Passkey.id)).all()
+
+    def passkey_by_credential(self, digest):
+        return self.session.scalars(select(Passkey).where(Passkey.credential_id_digest == digest)).first()
+
+    def challenge(self, digest):
+        return self.session.scalars(select(MfaChallenge).where(MfaChallenge.token_digest == digest)
+                                    .with_for_update()).first()
+
+    def ceremony(self, digest):
+        return self.session.scalars(select(WebAuthnCeremony).where(WebAuthnCeremony.token_digest == digest)
+                                    .with_for_update()).first()
+
+    def delete_all(self, user_id):
+        # Found with plain reads and deleted by primary key (a DELETE matching nothing takes gap locks on InnoDB).
+        factors = 0
+        for entity in (TotpFactor, Passkey, RecoveryCode, MfaChallenge, WebAuthnCeremony):
+            table = entity.__table__
+            ids = self.session.scalars(select(table.c.id).where(table.c.user_id == user_id)).all()
+            if ids:
+                self.session.execute(delete(table).where(table.c.id.in_(ids)))
+            if entity in (TotpFactor, Passkey):
+                factors += len(ids)
+        return factors
+
+    def purge_expired(self, now):
+        return sum(self.session.execute(delete(entity.__table__).where(entity.__table__.c.expires_at < now)).rowcount
+                   for entity in (MfaChallenge, WebAuthnCeremony))

@@ -47,6 +47,7 @@ from app.repositories import (
     SqlAuditEventRepository,
     SqlEntityRepository,
     SqlOneTimeTokenRepository,
+    SqlSecondFactorRepository,
     SqlSessionRepository,
     SqlSocialIdentityRepository,
     SqlUserRepository,
@@ -134,6 +135,7 @@ class SqlUnitOfWork(ports.UnitOfWork):
         self.one_time_tokens = SqlOneTimeTokenRepository(session)
         self.social_identities = SqlSocialIdentityRepository(session)
         self.audit_events = SqlAuditEventRepository(session)
+        self.second_factors = SqlSecondFactorRepository(session)
         self.entities = SqlEntityRepository(session)
         self.outbox = outbox
 

@@ -91,8 +91,9 @@ def bearer_user_key(tokens: AccessTokenService):
 
 def _is_failure(response):
     """A failed attempt at a credential: 401 (wrong password, bad token) or 403 (wrong current password). Not a
-    429: refused attempts must not prolong the refusal."""
-    return response.status_code in (401, 403)
+    429: refused attempts must not prolong the refusal; nor a right first factor that asks for the second, or a
+    valid token that needs a step-up (their problems say `counts_as_failure` False)."""
+    return response.status_code in (401, 403) and getattr(response, "counts_as_failure", True)
 
 
 def rate_limited(account_key=None, failures_only=False):

@@ -34,6 +34,19 @@ class AuditEventType(enum.StrEnum):
     ACTIVATION_CHANGED = "user.activation_changed"
     USER_DELETED = "user.deleted"
     SOCIAL_LINKED = "social.linked"
+    # Second factors (app/services/mfa.py, app/services/passkeys.py)
+    MFA_TOTP_ENROLLED = "mfa.totp_enrolled"
+    MFA_TOTP_DISABLED = "mfa.totp_disabled"
+    MFA_RECOVERY_CODES_GENERATED = "mfa.recovery_codes_generated"
+    MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
+    MFA_CHALLENGE_ISSUED = "mfa.challenge_issued"
+    MFA_SUCCEEDED = "mfa.succeeded"
+    MFA_FAILED = "mfa.failed"
+    MFA_RESET = "mfa.reset"
+    PASSKEY_REGISTERED = "passkey.registered"
+    PASSKEY_DELETED = "passkey.deleted"
+    PASSKEY_LOGIN_FAILED = "passkey.login_failed"
+    REAUTHENTICATED = "reauthenticated"
 
     @classmethod
     def values(cls):

@@ -11,10 +11,14 @@ from app.extensions import db
 
 TOKEN_DIGEST_LENGTH = 64  # hex characters of a SHA-256 digest
 REVOKE_REASON_MAX_LENGTH = 32
+# Authentication context classes (RFC 9470 `acr`), after NIST SP 800-63B's authenticator assurance levels.
+AAL1 = "aal1"  # one factor: a password, or a provider's ID token
+AAL2 = "aal2"  # two factors, or a passkey used with user verification (something you have and know or are)
+ACR_RANK = {AAL1: 1, AAL2: 2}
 
 
 class AuthSession(db.Model):
-    """One sign-in (password or social login) and everything issued from it.
+    """One sign-in (password, social login or passkey) and everything issued from it.
 
     `expires_at` is the expiry of its newest refresh token; `revoked_at` is set by logout, logout-all, a password
     change or reset, deactivation, demotion, or the reuse of a spent refresh token (`revoke_reason` says which).
@@ -25,7 +29,13 @@ class AuthSession(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    method: Mapped[str] = mapped_column(String(32), nullable=False)  # "password" or "social:<provider>"
+    # The first factor: "password", "social:<provider>" or "passkey".
+    method: Mapped[str] = mapped_column(String(32), nullable=False)
+    # When the user last proved who they are in this session (sign-in, or POST /auth/reauthenticate), and how
+    # strongly: the Authentication Context Class (RFC 9470) "aal1" (one factor) or "aal2" (two factors, or a passkey
+    # with user verification), after NIST SP 800-63B's assurance levels. Step-up (app/services/step_up.py) reads both.
+    auth_time = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    acr: Mapped[str] = mapped_column(String(8), nullable=False, default=AAL1)
     created_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     expires_at = mapped_column(UTCDateTime, nullable=False)
     revoked_at = mapped_column(UTCDateTime, nullable=True)
@@ -34,6 +44,11 @@ class AuthSession(db.Model):
     @property
     def is_revoked(self):
         return self.revoked_at is not None
+
+    def reauthenticated(self, acr, now=None):
+        """The user proved who they are again in this session, with class `acr`."""
+        self.auth_time = now or utcnow()
+        self.acr = acr
 
     def revoke(self, reason, now=None):
         """Mark revoked (idempotent: the first reason stays)."""

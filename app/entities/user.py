@@ -88,6 +88,9 @@ class User(DerivedUserFacts, db.Model):
     # Starts random: a token of a deleted user can never match a new user who is given the same id (SQLite reuses
     # the highest rowid; older MySQL reset AUTO_INCREMENT on restart).
     token_version: Mapped[int] = mapped_column(Integer, nullable=False, default=lambda: secrets.randbelow(2**30))
+    # True while the account has an active second factor (a confirmed TOTP authenticator or a passkey): then a
+    # password or social sign-in asks for it (app/services/mfa.py keeps this in step with the factors).
+    mfa_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     # Moved by `_touch_changed_users` whenever the user changes, role grants included: the ETag follows it.
     updated_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)

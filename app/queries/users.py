@@ -31,12 +31,13 @@ class UserRow(DerivedUserFacts):
     updated_at: object
     token_version: int
     email_verified_at: object = None
+    mfa_enabled: bool = False
 
     @classmethod
     def from_row(cls, row):
         """Build from a row of the statements below."""
         return cls(row.id, row.email, row.name, sorted(row.roles.split(",")) if row.roles else [], row.is_active,
-                   row.created_at, row.updated_at, row.token_version, row.email_verified_at)
+                   row.created_at, row.updated_at, row.token_version, row.email_verified_at, row.mfa_enabled)
 
 
 _USERS = User.__table__
@@ -45,7 +46,7 @@ _GRANTS = RoleGrant.__table__
 _ROLES = (select(func.group_concat(_GRANTS.c.role)).where(_GRANTS.c.user_id == _USERS.c.id)
           .correlate(_USERS).scalar_subquery().label("roles"))
 _COLUMNS = (_USERS.c.id, _USERS.c.email, _USERS.c.name, _ROLES, _USERS.c.is_active, _USERS.c.created_at,
-            _USERS.c.updated_at, _USERS.c.token_version, _USERS.c.email_verified_at)
+            _USERS.c.updated_at, _USERS.c.token_version, _USERS.c.email_verified_at, _USERS.c.mfa_enabled)
 # Built once: a prepared statement's cache key is computed once, not on every request.
 _BY_ID = select(*_COLUMNS).where(_USERS.c.id == bindparam("user_id"))
 _SESSIONS = AuthSession.__table__.c
@@ -53,6 +54,10 @@ _SESSIONS = AuthSession.__table__.c
 _BY_ID_IN_SESSION = _BY_ID.where(exists().where(and_(
     _SESSIONS.id == bindparam("session_id"), _SESSIONS.user_id == _USERS.c.id, _SESSIONS.revoked_at.is_(None))))
 
+
+# Step-up: when and how strongly a session was last authenticated.
+_AUTHENTICATION = select(_SESSIONS.auth_time, _SESSIONS.acr).where(
+    _SESSIONS.id == bindparam("session_id"), _SESSIONS.revoked_at.is_(None))
 
 _CREDENTIALS = select(_USERS.c.id, _USERS.c.password_hash, _USERS.c.is_active, _USERS.c.token_version).where(
     _USERS.c.email == bindparam("email"))
@@ -84,6 +89,12 @@ class UserQueries:
         """The UserRow of `user_id` if session `session_id` is theirs and not revoked, else None (one query)."""
         row = read_connection().execute(_BY_ID_IN_SESSION, {"user_id": user_id, "session_id": session_id}).first()
         return None if row is None else UserRow.from_row(row)
+
+    def authentication(self, session_id):
+        """(auth_time, acr) of live session `session_id`: when the user last proved who they are in it and the
+        authentication context class ("aal1", "aal2"); None when it is revoked or gone (one query)."""
+        row = read_connection().execute(_AUTHENTICATION, {"session_id": session_id}).first()
+        return None if row is None else (row.auth_time, row.acr)
 
     def credentials_by_email(self, email):
         """(id, password_hash, is_active, token_version) of the user with this normalized email, or None."""

@@ -1,4 +1,5 @@
-"""The messages Gatehouse mails to account holders: email verification and password reset.
+"""The messages Gatehouse mails to account holders: email verification and password reset, and the security notices
+of second factors (a recovery code used, an admin's reset). No message carries a secret but the mailed tokens.
 
 Links come from `EMAIL_VERIFICATION_URL` and `PASSWORD_RESET_URL`, templates with a `{token}` placeholder pointing at
 the client application's pages; without them the message carries the token and the API call that redeems it.
@@ -12,6 +13,8 @@ from app.services.ports import OutgoingMessage
 
 VERIFY_SUBJECT = "Confirm your email address"
 RESET_SUBJECT = "Reset your password"
+RECOVERY_CODE_SUBJECT = "A recovery code was used"
+FACTORS_RESET_SUBJECT = "Your second factors were reset"
 
 
 class AccountMail:
@@ -40,6 +43,24 @@ class AccountMail:
             f"{_action(self.reset_url, token, 'POST /api/v1/auth/password-reset/confirm')}\n\n"
             f"The link works once, for {self.reset_lifetime}, and every session of the account ends when the "
             f"password changes. If you did not ask for this, ignore this message: your password stays as it is.\n"))
+
+    def recovery_code_used(self, user, remaining):
+        """The notice that a recovery code of `user` signed in; `remaining` unused codes are left."""
+        return OutgoingMessage(user.email, RECOVERY_CODE_SUBJECT, (
+            f"Hello {user.name},\n\n"
+            f"One of the recovery codes of your Gatehouse account was just used in place of your second factor. "
+            f"{remaining} unused code{'s' if remaining != 1 else ''} remain.\n\n"
+            f"If this was not you, change your password and create new recovery codes at once, and contact an "
+            f"administrator.\n"))
+
+    def factors_reset(self, user):
+        """The notice that an admin removed every second factor of `user` and ended their sessions."""
+        return OutgoingMessage(user.email, FACTORS_RESET_SUBJECT, (
+            f"Hello {user.name},\n\n"
+            f"An administrator removed the second factors (authenticator app, passkeys, recovery codes) of your "
+            f"Gatehouse account and signed it out everywhere. Sign in with your password and set up a second "
+            f"factor again.\n\n"
+            f"If you did not ask for this, contact an administrator at once.\n"))
 
 
 def _duration(seconds):

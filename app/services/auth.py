@@ -8,7 +8,7 @@ from app.queries.users import UserQueries
 from app.services.audit import NO_CLIENT, AuditService
 from app.services.passwords import PasswordService
 from app.services.ports import Transactions
-from app.services.sessions import SessionService
+from app.services.sign_in import SignInService
 
 
 class AuthService:
@@ -16,16 +16,17 @@ class AuthService:
 
     @inject
     def __init__(self, transactions: Transactions, queries: UserQueries, passwords: PasswordService,
-                 sessions: SessionService, audit: AuditService):
+                 sign_in: SignInService, audit: AuditService):
         self.transactions = transactions
         self.queries = queries
         self.passwords = passwords
-        self.sessions = sessions
+        self.sign_in = sign_in
         self.audit = audit
 
     def login(self, email, password, client=NO_CLIENT):
         """Start a session and return its TokenResponse (access and refresh token) for valid credentials of an
-        active account; record `login.succeeded`.
+        active account; record `login.succeeded`. For an account with a second factor, raise SecondFactorRequired
+        (carrying an MFA token for POST /auth/mfa) instead, after committing the pending sign-in.
 
         Raises InvalidCredentials, identically and in about the same time, for an unknown email, a wrong password,
         an account without a password, or an inactive account (OWASP Authentication Cheat Sheet), after committing a
@@ -47,13 +48,11 @@ class AuthService:
                     return None
                 if new_hash is not None:
                     stored.password_hash = new_hash
-                tokens = self.sessions.start(uow, stored, "password")
-                self.audit.record(uow, AuditEventType.LOGIN_SUCCEEDED, user.id, client, method="password")
-                return tokens
+                return self.sign_in.begin(uow, stored, "password", client)
 
-            tokens = self.transactions.run(start_session, "AuthService.login")
-            if tokens is not None:
-                return tokens
+            outcome = self.transactions.run(start_session, "AuthService.login")
+            if outcome is not None:
+                return self.sign_in.result(outcome)
         self.transactions.run(lambda uow: self.audit.record(
             uow, AuditEventType.LOGIN_FAILED, user.id if user is not None else None, client, method="password"),
             "AuthService.login.failed")

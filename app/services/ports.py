@@ -6,7 +6,8 @@ these abstract classes only, never against SQLAlchemy sessions, zope transaction
   lock race. `@unit_of_work` makes a service method one such call.
 - `UnitOfWork` (one per attempt) holds the repositories the use case changes (`users`, `sessions`,
   `one_time_tokens`, `social_identities`, `audit_events`, and `entities` for any other entity), the `outbox` of
-  mail that leaves only if the unit of work commits, and `after_commit` hooks.
+  mail that leaves only if the unit of work commits, and `after_commit` hooks. `second_factors` holds TOTP,
+  recovery codes, passkeys and the sign-ins and WebAuthn ceremonies waiting on them.
 - The rules every implementation shares live here, once: the lock order (the user's row first: `UserRepository.lock`
   before anything touching the user's sessions or tokens, checked by `require_lock`).
 
@@ -194,6 +195,49 @@ class EntityRepository(abc.ABC):
         """Delete `entity` (and what its foreign keys cascade to)."""
 
 
+class SecondFactorRepository(abc.ABC):
+    """An account's second factors (TotpFactor, RecoveryCode, Passkey) and the ceremonies that use them
+    (MfaChallenge, WebAuthnCeremony). Touch a user's only after locking the user; add new rows with
+    `uow.entities.add`."""
+
+    @abc.abstractmethod
+    def totp(self, user_id):
+        """The TotpFactor of `user_id` (confirmed or not), or None."""
+
+    @abc.abstractmethod
+    def recovery_codes(self, user_id):
+        """The unused RecoveryCodes of `user_id`."""
+
+    @abc.abstractmethod
+    def delete_recovery_code(self, user_id, digest):
+        """Delete the unused recovery code of `user_id` with this digest: True when this call deleted it."""
+
+    @abc.abstractmethod
+    def passkeys(self, user_id):
+        """The Passkeys of `user_id`, oldest first."""
+
+    @abc.abstractmethod
+    def passkey_by_credential(self, digest):
+        """The Passkey whose credential ID has this SHA-256 digest (hex), or None."""
+
+    @abc.abstractmethod
+    def challenge(self, digest):
+        """The MfaChallenge whose MFA token has this digest (in any state), or None."""
+
+    @abc.abstractmethod
+    def ceremony(self, digest):
+        """The WebAuthnCeremony whose ceremony token has this digest (in any state), or None."""
+
+    @abc.abstractmethod
+    def delete_all(self, user_id):
+        """Delete every second factor of `user_id` (TOTP, recovery codes, passkeys) and their pending sign-ins and
+        ceremonies. Returns how many factors (TOTP and passkeys) there were."""
+
+    @abc.abstractmethod
+    def purge_expired(self, now):
+        """Delete the MfaChallenges and WebAuthnCeremonies that expired before `now`. Returns how many."""
+
+
 class Outbox(abc.ABC):
     """Mail that leaves only if the unit of work commits."""
 
@@ -211,6 +255,7 @@ class UnitOfWork(abc.ABC):
     one_time_tokens: OneTimeTokenRepository
     social_identities: SocialIdentityRepository
     audit_events: AuditEventRepository
+    second_factors: SecondFactorRepository
     entities: EntityRepository
     outbox: Outbox
 

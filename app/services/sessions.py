@@ -12,7 +12,7 @@ from flask import Config
 from injector import inject
 
 from app.entities import AuditEventType, AuthSession, RefreshToken
-from app.entities.session import REVOKE_REASON_MAX_LENGTH
+from app.entities.session import AAL1, REVOKE_REASON_MAX_LENGTH
 from app.entities.types import utcnow
 from app.errors import AccountGone, InvalidRefreshToken
 from app.services.audit import NO_CLIENT, AuditService
@@ -36,12 +36,14 @@ class SessionService:
         self.tokens = tokens
         self.audit = audit
 
-    def start(self, uow, user, method):
-        """Open a session for `user` (a User or UserRow) signed in by `method` ("password", "social:google") and
-        return its TokenResponse (access and refresh token). In unit of work `uow`, which locked `user`."""
+    def start(self, uow, user, method, acr=AAL1):
+        """Open a session for `user` (a User or UserRow) signed in by `method` ("password", "social:google",
+        "passkey") with authentication context class `acr` (AAL1: one factor; AAL2: two, or a passkey with user
+        verification) and return its TokenResponse (access and refresh token). In unit of work `uow`, which locked
+        `user`."""
         uow.users.require_lock(user.id)
         now = utcnow()
-        session = AuthSession(user_id=user.id, method=method, created_at=now, expires_at=now)
+        session = AuthSession(user_id=user.id, method=method, created_at=now, expires_at=now, auth_time=now, acr=acr)
         uow.sessions.add(session)
         return self.tokens.issue(user, session.id, self._add_refresh_token(uow, session, now))
 

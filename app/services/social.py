@@ -21,6 +21,7 @@ from app.errors import DependencyUnavailable, EmailTaken, InvalidIdToken, Provid
 from app.services.audit import NO_CLIENT, AuditService
 from app.services.ports import ConcurrentChange, Transactions
 from app.services.sessions import SessionService
+from app.services.sign_in import SignInService
 from app.services.users import add_user, storable_email
 
 logger = logging.getLogger(__name__)
@@ -118,14 +119,16 @@ class SocialLoginService:
 
     @inject
     def __init__(self, transactions: Transactions, verifier: IdTokenVerifier, sessions: SessionService,
-                 audit: AuditService):
+                 sign_in: SignInService, audit: AuditService):
         self.transactions = transactions
         self.verifier = verifier
         self.sessions = sessions
+        self.sign_in = sign_in
         self.audit = audit
 
     def login(self, provider, id_token, client=NO_CLIENT):
-        """Verify `id_token` and return a new session's TokenResponse, as password login does.
+        """Verify `id_token` and return a new session's TokenResponse, as password login does (SecondFactorRequired
+        for an account with a second factor).
 
         The first login of a provider account links it to the account with the same email, or creates one (no
         password, email verified). Linking to an account whose email was never verified removes its password and
@@ -141,13 +144,11 @@ class SocialLoginService:
 
             def sign_in(uow):
                 user = self._user_for(uow, provider, claims, client)
-                tokens = self.sessions.start(uow, user, method)
-                self.audit.record(uow, AuditEventType.LOGIN_SUCCEEDED, user.id, client, method=method)
-                return tokens
+                return self.sign_in.begin(uow, user, method, client)
 
             for attempt in (1, 2):  # a concurrent first login with the same email may create the account first
                 try:
-                    return self.transactions.run(sign_in, "SocialLoginService.login")
+                    return self.sign_in.result(self.transactions.run(sign_in, "SocialLoginService.login"))
                 except EmailTaken:
                     if attempt == 2:
                         raise

@@ -1,0 +1,190 @@
+"""The end of every sign-in: a session with tokens, or, for an account with a second factor, a pending sign-in that
+waits for it (ASVS 5.0 6.3.3: the second factor is checked before any token is issued); and re-authentication.
+
+- `begin` (called by password, social and passkey sign-ins inside their unit of work, once the first factor is
+  right): an account without a second factor gets its session and tokens at once; one with a factor gets an MFA
+  token instead (a signed, random value, MFA_TOKEN_TTL seconds, stored as a digest with its attempt count), which
+  `result` turns into SecondFactorRequired once the unit of work has committed.
+- `complete` (POST /auth/mfa): the MFA token and a TOTP or recovery code finish the sign-in: a session of class
+  "aal2". The token works once; a wrong code counts against it, and MFA_MAX_ATTEMPTS wrong codes end it.
+- `reauthenticate` (POST /auth/reauthenticate): the password (and a code, when the account has a second factor)
+  again, inside the caller's session: its `auth_time` and `acr` move, for step-up (app/services/step_up.py).
+"""
+import datetime as dt
+from dataclasses import dataclass
+
+from flask import Config
+from injector import inject
+from itsdangerous import BadData, URLSafeTimedSerializer
+
+from app.entities import AuditEventType
+from app.entities.second_factor import MfaChallenge
+from app.entities.session import AAL1, AAL2
+from app.entities.types import utcnow
+from app.errors import (
+    AccountGone,
+    InvalidMfaToken,
+    InvalidSecondFactor,
+    ReauthenticationRequired,
+    SecondFactorRequired,
+)
+from app.services.audit import NO_CLIENT, AuditService
+from app.services.mfa import MfaService
+from app.services.passwords import PasswordService
+from app.services.ports import Transactions
+from app.services.random_tokens import new_token, token_digest
+from app.services.sessions import SessionService
+
+MFA_TOKEN_SALT = "gatehouse.mfa-token.v1"  # noqa: S105  (a salt, public by design)
+
+
+@dataclass(frozen=True)
+class PendingSignIn:
+    """A first factor accepted, the second awaited: the MFA token, its lifetime (seconds), the factors the account
+    can answer with."""
+
+    mfa_token: str
+    expires_in: int
+    factors: list
+
+
+class SignInService:
+    """Finishes sign-ins, second factor included, and re-authenticates. Stateless: bind as singleton."""
+
+    @inject
+    def __init__(self, config: Config, transactions: Transactions, sessions: SessionService, mfa: MfaService,
+                 passwords: PasswordService, audit: AuditService):
+        self.transactions = transactions
+        self.sessions = sessions
+        self.mfa = mfa
+        self.passwords = passwords
+        self.audit = audit
+        self.ttl = config["MFA_TOKEN_TTL"]  # seconds
+        self.max_attempts = config["MFA_MAX_ATTEMPTS"]
+        self._serializer = URLSafeTimedSerializer(config["SECRET_KEY"], salt=MFA_TOKEN_SALT)
+
+    def begin(self, uow, user, method, client=NO_CLIENT, acr=AAL1):
+        """In unit of work `uow`, which locked `user` and found its first factor (`method`: "password",
+        "social:google", "passkey") right: a TokenResponse and `login.succeeded` when no second factor is needed
+        (none set up, or `acr` is AAL2 already: a passkey), else a PendingSignIn and `mfa.challenge_issued`. Pass
+        the result to `result` after the unit of work."""
+        uow.users.require_lock(user.id)
+        if not user.mfa_enabled or acr == AAL2:
+            tokens = self.sessions.start(uow, user, method, acr)
+            self.audit.record(uow, AuditEventType.LOGIN_SUCCEEDED, user.id, client, method=method, acr=acr)
+            return tokens
+        token = self._serializer.dumps({"sub": user.id, "jti": new_token()})
+        now = utcnow()
+        uow.entities.add(MfaChallenge(user_id=user.id, token_digest=token_digest(token), method=method,
+                                      failed_attempts=0, created_at=now,
+                                      expires_at=now + dt.timedelta(seconds=self.ttl)))
+        self.audit.record(uow, AuditEventType.MFA_CHALLENGE_ISSUED, user.id, client, method=method)
+        return PendingSignIn(token, self.ttl, self.mfa.factors(uow, user))
+
+    @staticmethod
+    def result(outcome):
+        """The TokenResponse `begin` returned, or raise SecondFactorRequired (403 `mfa-required`, carrying the MFA
+        token) for a PendingSignIn."""
+        if isinstance(outcome, PendingSignIn):
+            raise SecondFactorRequired(outcome.mfa_token, outcome.expires_in, outcome.factors)
+        return outcome
+
+    def user_of(self, mfa_token):
+        """The user id a well-signed MFA token younger than MFA_TOKEN_TTL names, from its signature alone (no
+        database), or None: the rate limits' account key."""
+        try:
+            user_id = self._serializer.loads(mfa_token, max_age=self.ttl)["sub"]
+        except (BadData, KeyError, TypeError):
+            return None
+        return user_id if type(user_id) is int else None
+
+    def complete(self, mfa_token, code, client=NO_CLIENT):
+        """Finish the sign-in of `mfa_token` with `code` (a TOTP or recovery code): a TokenResponse of a new session
+        of class AAL2; records `mfa.succeeded` and `login.succeeded`.
+
+        Raises InvalidMfaToken (unknown, expired, used or ended token; an account deactivated or deleted since) or
+        InvalidSecondFactor (a wrong code, after committing the failure: `mfa.failed`, and the token's end at
+        MFA_MAX_ATTEMPTS).
+        """
+        return self._complete(mfa_token, client, lambda uow, user: self.mfa.verify_code(uow, user, code, client))
+
+    def complete_with(self, mfa_token, proof, client=NO_CLIENT):
+        """`complete` with another proof of the second factor: `proof(uow, user)` returns the factor's name
+        ("passkey") or None when it proves nothing. Same answers and errors."""
+        return self._complete(mfa_token, client, proof)
+
+    def _complete(self, mfa_token, client, proof):
+        user_id = self.user_of(mfa_token)
+        if user_id is None:
+            raise InvalidMfaToken()
+
+        def complete(uow):
+            user = uow.users.lock(user_id)
+            challenge = uow.second_factors.challenge(token_digest(mfa_token))
+            if user is None or challenge is None or challenge.user_id != user.id or challenge.expires_at <= utcnow():
+                return InvalidMfaToken()
+            if not user.is_active:
+                uow.entities.delete(challenge)
+                return InvalidMfaToken()
+            factor = proof(uow, user)
+            if factor is None:
+                challenge.failed_attempts += 1
+                ended = challenge.failed_attempts >= self.max_attempts
+                if ended:
+                    uow.entities.delete(challenge)
+                self.audit.record(uow, AuditEventType.MFA_FAILED, user.id, client, method=challenge.method,
+                                  attempts=challenge.failed_attempts, ended=ended)
+                return InvalidSecondFactor()
+            uow.entities.delete(challenge)
+            self.audit.record(uow, AuditEventType.MFA_SUCCEEDED, user.id, client, factor=factor)
+            return self.begin_strong(uow, user, challenge.method, client)
+
+        outcome = self.transactions.run(complete, "SignInService.complete")
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def begin_strong(self, uow, user, method, client):
+        """A two-factor session for `user` (locked): its TokenResponse; records `login.succeeded`."""
+        tokens = self.sessions.start(uow, user, method, AAL2)
+        self.audit.record(uow, AuditEventType.LOGIN_SUCCEEDED, user.id, client, method=method, acr=AAL2)
+        return tokens
+
+    def reauthenticate(self, user_id, session_id, password=None, code=None, client=NO_CLIENT):
+        """Prove again, in session `session_id`, who the caller `user_id` is: `password` (required when the account
+        has one; accounts without a password sign in again instead), and `code` (TOTP or recovery code) for the
+        two-factor class. The session's `auth_time` becomes now and its `acr` "aal2" with a valid code, else
+        "aal1". Returns the new acr; records `reauthenticated`.
+
+        Raises ReauthenticationRequired (no or a wrong password, or an account without one; a wrong one is
+        audited as `login.failed`), InvalidSecondFactor (403: a wrong code, audited as `mfa.failed`), AccountGone.
+        """
+        def reauthenticate(uow):
+            user = uow.users.lock(user_id)
+            session = uow.sessions.lock(session_id)
+            if user is None or session is None or session.user_id != user.id or session.is_revoked:
+                raise AccountGone()
+            if user.password_hash is None:
+                raise ReauthenticationRequired("This account has no password: sign in again (with your provider "
+                                               "or a passkey) to re-authenticate.")
+            if password is None:
+                raise ReauthenticationRequired("Required to re-authenticate.")
+            if not self.passwords.verify(user.password_hash, password):
+                self.audit.record(uow, AuditEventType.LOGIN_FAILED, user.id, client, method="reauthentication")
+                return ReauthenticationRequired("Incorrect password.", wrong_password=True)
+            acr = AAL1
+            if code is not None:
+                factor = self.mfa.verify_code(uow, user, code, client)
+                if factor is None:
+                    self.audit.record(uow, AuditEventType.MFA_FAILED, user.id, client, method="reauthentication")
+                    return InvalidSecondFactor(status=403)
+                acr = AAL2
+            session.reauthenticated(acr)
+            self.audit.record(uow, AuditEventType.REAUTHENTICATED, user.id, client, acr=acr)
+            return acr
+
+        outcome = self.transactions.run(reauthenticate, "SignInService.reauthenticate")
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
