@@ -43,6 +43,10 @@ TAGS = [
     {"name": "auth", "description": "Registration, password and social login, tokens, logout, email verification, "
                                     "password reset"},
     {"name": "users", "description": "Your own account, the user directory, and admin management of users"},
+    {"name": "mfa", "description": "Second factors: an authenticator app (TOTP, RFC 6238) and recovery codes; an "
+                                   "admin's reset"},
+    {"name": "passkeys", "description": "Passkeys (WebAuthn Level 3): register, list, delete, sign in with one, or "
+                                        "use one as the second factor"},
     {"name": "audit", "description": "The security audit trail (admins)"},
     {"name": "operations", "description": "Liveness and readiness probes"},
 ]

@@ -7,7 +7,7 @@ from injector import inject
 from app.controllers.docs import BEARER, LOCATION_HEADER, PUBLIC, no_content_response, problems
 from app.controllers.rate_limits import bearer_user_key, email_key, rate_limited, refresh_token_key
 from app.controllers.resource import ApiResource, no_content
-from app.controllers.security import client_info, current_session_id
+from app.controllers.security import allowed_before_mfa_enrolment, client_info, current_session_id
 from app.dto.auth import (
     accepted,
     login_request,
@@ -19,6 +19,7 @@ from app.dto.auth import (
     token_request,
     token_response,
 )
+from app.dto.mfa import mfa_required_problem
 from app.dto.users import user_public
 from app.extensions import auth
 from app.services.auth import AuthService
@@ -31,6 +32,15 @@ from app.services.users import UserService
 # RFC 6749 5.1: token responses must not be cached.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 TOKENS = {"tags": ["auth"]}
+MFA_REQUIRED = ("An account with a second factor answers 403 `mfa-required` instead of tokens: finish with its "
+                "`mfa_token` at POST /auth/mfa (a code) or POST /auth/mfa/passkey.")
+
+
+def mfa_required_response(func):
+    """Document the 403 `mfa-required` problem (MfaRequiredProblem) of a sign-in."""
+    return marshal_with(mfa_required_problem, code=403,
+                        description="Second factor required: the problem carries `mfa_token`, `expires_in` "
+                                    "(seconds) and `factors`")(func)
 
 
 class RegisterResource(ApiResource):
@@ -64,9 +74,10 @@ class LoginResource(ApiResource):
     @doc(**TOKENS, operationId="login", security=PUBLIC, summary="Exchange email and password for tokens",
          description="Starts a session and answers an RFC 6749 token response with a refresh token. Unknown email, "
                      "wrong password and inactive account all answer the same 401, in about the same time. Rate "
-                     "limited per address, and per account counting failures only.")
+                     "limited per address, and per account counting failures only. " + MFA_REQUIRED)
     @use_kwargs(login_request, location="json", required=True)
     @marshal_with(token_response, code=200, description="Token response; `expires_in` is in seconds")
+    @mfa_required_response
     @problems(400, 401, 413, 415, 429, 503)
     def post(self, email, password):
         return self.auth.login(email, password, client_info()), 200, NO_STORE
@@ -98,6 +109,7 @@ class LogoutResource(ApiResource):
     def __init__(self, sessions: SessionService):
         self.sessions = sessions
 
+    @allowed_before_mfa_enrolment
     @auth.login_required
     @doc(**TOKENS, operationId="logout", summary="End this session", security=BEARER,
          description="The bearer token's session ends: its access tokens and refresh tokens stop working at once.")
@@ -115,6 +127,7 @@ class LogoutAllResource(ApiResource):
     def __init__(self, sessions: SessionService):
         self.sessions = sessions
 
+    @allowed_before_mfa_enrolment
     @auth.login_required
     @doc(**TOKENS, operationId="logoutAll", summary="End every session of your account", security=BEARER,
          description="Every access and refresh token of the account, on every device, stops working at once.")
@@ -139,10 +152,11 @@ class SocialLoginResource(ApiResource):
                      "`iat`, and a verified `email`. The first sign-in links the provider account to the account "
                      "with that email, or creates one without a password. Answers the same token response as "
                      "password login. 503 when the provider's keys cannot be fetched (nothing is written). "
-                     "Rate limited.",
+                     "Rate limited. " + MFA_REQUIRED,
          params={"provider": {"description": "Provider name, e.g. `google`"}})
     @use_kwargs(social_login_request, location="json", required=True)
     @marshal_with(token_response, code=200, description="Token response; `expires_in` is in seconds")
+    @mfa_required_response
     @problems(400, 401, 404, 413, 415, 429, 503)
     def post(self, provider, id_token):
         return self.social.login(provider, id_token, client_info()), 200, NO_STORE
@@ -175,6 +189,7 @@ class ResendVerificationResource(ApiResource):
     def __init__(self, verification: EmailVerificationService):
         self.verification = verification
 
+    @allowed_before_mfa_enrolment
     @rate_limited(bearer_user_key)  # per account too: each call mails the account's address
     @auth.login_required
     @doc(**TOKENS, operationId="resendVerificationEmail", summary="Send the verification email again",

@@ -6,8 +6,10 @@ from app.dto.problem import problem_schema
 PROBLEM_DESCRIPTIONS = {
     400: "Malformed JSON or invalid fields, or an invalid, used or expired mailed token (problem with `errors`)",
     401: "Missing, invalid or expired bearer token, or wrong credentials (email and password, refresh token, "
-         "ID token)",
-    403: "Authenticated, but lacking the required role (or, on PATCH /users/me, the correct current_password)",
+         "ID token, second factor); on a sensitive operation, `insufficient_user_authentication` (RFC 9470): "
+         "re-authenticate (POST /auth/reauthenticate) and retry",
+    403: "Authenticated, but lacking the required role, a second factor an admin must have "
+         "(`mfa-enrolment-required`), or the correct current password or code",
     404: "No such resource (or identity provider)",
     409: "Conflicts with the current state (email taken, action on your own account)",
     412: "If-Match does not match the current ETag: the resource changed since it was read",
@@ -33,7 +35,9 @@ RETRY_AFTER_HEADER = {"Retry-After": header("Seconds to wait before trying again
                                             pattern="^[0-9]+$")}
 PROBLEM_HEADERS = {
     401: {"WWW-Authenticate": header('`Bearer realm="gatehouse"`, with `error="invalid_token"` for a bad or expired '
-                                     "access token (RFC 6750 3)", required=True)},
+                                     'access token (RFC 6750 3), or `error="insufficient_user_authentication"` '
+                                     'with `acr_values` and `max_age` when a step-up is needed (RFC 9470 3)',
+                                     required=True)},
     403: {"WWW-Authenticate": header('`Bearer realm="gatehouse", error="insufficient_scope"` when the role is '
                                      "missing (RFC 6750 3.1)")},
     429: RETRY_AFTER_HEADER,

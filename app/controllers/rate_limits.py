@@ -29,6 +29,7 @@ from werkzeug.exceptions import HTTPException
 from app.entities.user import normalize_email
 from app.injection import injected_arguments
 from app.media_types import FORM
+from app.services.sign_in import SignInService
 from app.services.tokens import AccessTokenService
 
 MARKER = "__gatehouse_rate_limit__"
@@ -87,6 +88,16 @@ def bearer_user_key(tokens: AccessTokenService):
         return None
     claims = tokens.claims(token.strip())
     return None if claims is None else f"user:{claims.user_id}"
+
+
+@inject
+def mfa_user_key(sign_in: SignInService):
+    """The account a second-factor request's JSON `mfa_token` names, from its signature alone (None without a valid
+    one): wrong codes are limited per account across all its MFA tokens (each token also ends after MFA_MAX_ATTEMPTS
+    wrong codes, app/services/sign_in.py)."""
+    token = _body_field("mfa_token")
+    user_id = None if token is None else sign_in.user_of(token)
+    return None if user_id is None else f"user:{user_id}"
 
 
 def _is_failure(response):

@@ -1,4 +1,5 @@
-"""Bearer authentication (RFC 6750) through Flask-HTTPAuth: token verification, roles, and 401/403 problems.
+"""Bearer authentication (RFC 6750) through Flask-HTTPAuth: token verification, roles, the second factor admins
+must have (REQUIRE_MFA_FOR_ADMINS), and 401/403 problems.
 
 `auth` (app/extensions.py) is one Flask-HTTPAuth object for every app in the process, its callbacks registered here
 once; `install` gives each app the AccessTokenService its injector built, and the callback verifies a token with
@@ -8,12 +9,22 @@ import functools
 
 from flask import current_app, g, request
 
+from app.entities import Role
+from app.errors import MfaEnrolmentRequired
 from app.extensions import auth
 from app.problems import problem_response
 from app.services.audit import ClientInfo
 from app.services.tokens import AccessTokenService
 
 BEARER_VERIFIER = "gatehouse.bearer_verifier"  # app.extensions key: the app's token verification
+ENROLMENT_MARKER = "__gatehouse_allowed_before_mfa_enrolment__"
+
+
+def allowed_before_mfa_enrolment(method):
+    """Mark a resource method an admin without a second factor may still call under REQUIRE_MFA_FOR_ADMINS: reading
+    their account, enrolling a factor, signing out."""
+    setattr(method, ENROLMENT_MARKER, True)
+    return method
 
 
 def install(app, tokens: AccessTokenService):
@@ -38,7 +49,19 @@ def authenticate(tokens: AccessTokenService, token):
     g.bearer_error = None if user is not None else "invalid_token"
     g.access_claims = claims if user is not None else None
     g.user_id = user.id if user is not None else None  # for the access log line (app/observability/logs.py)
+    if user is not None and _must_enrol_first(user):
+        raise MfaEnrolmentRequired()
     return user
+
+
+def _must_enrol_first(user):
+    """True when REQUIRE_MFA_FOR_ADMINS refuses this request: `user` holds the admin role without a second factor,
+    and the operation is not one marked `allowed_before_mfa_enrolment`."""
+    if user.mfa_enabled or not current_app.config["REQUIRE_MFA_FOR_ADMINS"] or Role.ADMIN.value not in user.roles:
+        return False
+    view = current_app.view_functions.get(request.endpoint)
+    method = getattr(getattr(view, "view_class", None), request.method.lower(), None)
+    return not getattr(method, ENROLMENT_MARKER, False)
 
 
 def current_session_id():

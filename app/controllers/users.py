@@ -17,13 +17,19 @@ from app.controllers.docs import (
 )
 from app.controllers.rate_limits import bearer_user_key, rate_limited
 from app.controllers.resource import ApiResource, next_page_link, no_content
-from app.controllers.security import client_info
+from app.controllers.security import allowed_before_mfa_enrolment, client_info, current_session_id
 from app.dto.users import me_update, user_create, user_list, user_list_query, user_public, user_update
 from app.entities import Role
 from app.extensions import auth
+from app.services.step_up import StepUpService
 from app.services.users import UserService
 
 ADMIN = Role.ADMIN.value
+# Admin changes that move what an account can do or where its recovery mail goes: they need a step-up.
+SENSITIVE_CHANGES = frozenset({"email", "password", "roles", "is_active"})
+STEP_UP = ("needs a recent authentication (at most STEP_UP_MAX_AGE seconds old, two-factor when your account has a "
+           "second factor): otherwise 401 `insufficient_user_authentication` (RFC 9470) with the `acr_values` and "
+           "`max_age` to meet; re-authenticate with POST /auth/reauthenticate and retry")
 USER_RESPONSE = {200: {"description": "The user", "headers": ETAG_HEADER}}
 
 
@@ -36,9 +42,11 @@ class MeResource(ApiResource):
     """The authenticated caller's own account."""
 
     @inject
-    def __init__(self, users: UserService):
+    def __init__(self, users: UserService, step_up: StepUpService):
         self.users = users
+        self.step_up = step_up
 
+    @allowed_before_mfa_enrolment
     @auth.login_required
     @doc(tags=["users"], operationId="getMe", summary="Get your own account", security=BEARER,
          description="The user the bearer token belongs to. Supports If-None-Match.",
@@ -54,12 +62,14 @@ class MeResource(ApiResource):
     @doc(tags=["users"], operationId="updateMe", summary="Change your name or password", security=BEARER,
          description="Changing the password needs `current_password` and ends every session (this one too): "
                      "log in again. A wrong `current_password` is audited and counts against the account's rate "
-                     "limit, like a failed login. Honours If-Match.",
+                     "limit, like a failed login. Changing the password " + STEP_UP + ". Honours If-Match.",
          params={"If-Match": IF_MATCH}, responses=USER_RESPONSE)
     @use_kwargs(me_update, location="json", required=True)
     @marshal_with(user_public, code=200)
     @problems(400, 401, 403, 412, 413, 415, 428, 429, 503)
     def patch(self, **changes):
+        if changes.get("password") is not None:
+            self.step_up.require(auth.current_user(), current_session_id())
         user = self.users.update_me(auth.current_user().id, expected_versions=if_match_versions(),
                                     client=client_info(), **changes)
         return user, 200, etag_headers(user)
@@ -99,8 +109,9 @@ class UserItem(ApiResource):
     """One user."""
 
     @inject
-    def __init__(self, users: UserService):
+    def __init__(self, users: UserService, step_up: StepUpService):
         self.users = users
+        self.step_up = step_up
 
     @auth.login_required
     @doc(tags=["users"], operationId="getUser", summary="Get a user", security=BEARER,
@@ -116,22 +127,27 @@ class UserItem(ApiResource):
     @doc(tags=["users"], operationId="updateUser", summary="Change a user (admin)", security=BEARER,
          description="A new password, deactivation or a removed role ends every session of the user; added roles "
                      "apply from the user's next request. A new email must be verified again. Admins cannot demote "
-                     "or deactivate themselves (409). Honours If-Match. Audited.",
+                     "or deactivate themselves (409). Changing the email, password, roles or activation " + STEP_UP +
+                     ". Honours If-Match. Audited.",
          params={"If-Match": IF_MATCH}, responses=USER_RESPONSE)
     @use_kwargs(user_update, location="json", required=True)
     @marshal_with(user_public, code=200)
     @problems(400, 401, 403, 404, 409, 412, 413, 415, 428, 503)
     def patch(self, user_id, **changes):
+        if SENSITIVE_CHANGES & changes.keys():
+            self.step_up.require(auth.current_user(), current_session_id())
         user = self.users.update(auth.current_user().id, user_id, expected_versions=if_match_versions(),
                                  client=client_info(), **changes)
         return user, 200, etag_headers(user)
 
     @auth.login_required(role=ADMIN)
     @doc(tags=["users"], operationId="deleteUser", summary="Delete a user (admin)", security=BEARER,
-         description="Admins cannot delete themselves (409). Honours If-Match.", params={"If-Match": IF_MATCH})
+         description="Admins cannot delete themselves (409). Deleting " + STEP_UP + ". Honours If-Match.",
+         params={"If-Match": IF_MATCH})
     @no_content_response("Deleted")
     @problems(401, 403, 404, 409, 412, 428, 503)
     def delete(self, user_id):
+        self.step_up.require(auth.current_user(), current_session_id())
         self.users.delete(auth.current_user().id, user_id, expected_versions=if_match_versions(), client=client_info())
         return no_content()
 

@@ -21,6 +21,8 @@ class UserPublic(Schema):
     is_active = fields.Boolean(required=True, metadata={"example": True})
     email_verified = fields.Boolean(required=True, metadata={
         "example": True, "description": "The owner proved they receive mail at `email`"})
+    mfa_enabled = fields.Boolean(required=True, metadata={
+        "example": False, "description": "Sign-ins ask for a second factor (an authenticator app or a passkey)"})
     created_at = f.UtcIsoDateTime(required=True, metadata={"example": "2026-01-01T12:00:00+00:00"})
     updated_at = f.UtcIsoDateTime(required=True, metadata={"example": "2026-01-01T12:00:00+00:00"})
 
