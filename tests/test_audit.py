@@ -38,7 +38,7 @@ def test_logins_are_recorded_with_client_address_and_agent_but_never_the_typed_e
     assert len(succeeded) == 1
     assert succeeded[0]["ip_address"] == "203.0.113.7"
     assert succeeded[0]["user_agent"] == "audit-test/1.0"
-    assert succeeded[0]["details"] == {"method": "password"}
+    assert succeeded[0]["details"] == {"method": "password", "acr": "aal1"}
 
 
 def test_admin_changes_are_recorded_with_the_admin_as_actor(client, auth, users):

@@ -113,7 +113,7 @@ def test_first_login_creates_a_verified_account_without_password(api, social_app
     assert events(social_app) == [
         ("user.registered", body["id"], {"method": "social:test", "roles": ["user"]}),
         ("social.linked", body["id"], {"provider": "test", "created": True}),
-        ("login.succeeded", body["id"], {"method": "social:test"}),
+        ("login.succeeded", body["id"], {"method": "social:test", "acr": "aal1"}),
     ]
     assert _read(social_app, select(AuthSession.method)) == [("social:test",)]
     # No password: password login fails whatever is tried.

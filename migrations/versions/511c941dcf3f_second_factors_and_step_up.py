@@ -106,8 +106,9 @@ def upgrade():
     with op.batch_alter_table('auth_sessions', schema=None) as batch_op:
         batch_op.alter_column('auth_time', existing_type=sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mysql', 'mariadb'), nullable=False)
 
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('mfa_enabled', sa.Boolean(), nullable=False, server_default=sa.false()))
+    # Not a batch: on SQLite a batch would rebuild `users` without AUTOINCREMENT (ids would be reused again);
+    # ALTER TABLE ADD COLUMN with a constant default works on every database.
+    op.add_column('users', sa.Column('mfa_enabled', sa.Boolean(), nullable=False, server_default=sa.false()))
 
     # ### end Alembic commands ###
 
