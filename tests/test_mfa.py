@@ -72,7 +72,7 @@ def fresh_code(secret, used=None):
 def enrol(client, user, headers=None):
     """Enrol and confirm TOTP for `user`; returns (secret, recovery codes, headers of the enrolling session)."""
     headers = headers or bearer(login(client, user).json["access_token"])
-    enrolment = client.post_json(TOTP, {}, headers=headers, status=201).json
+    enrolment = client.post_json(TOTP, {}, headers=headers, status=200).json
     codes = client.post_json(TOTP + "/confirm", {"code": code_at(enrolment["secret"])}, headers=headers).json
     return enrolment["secret"], codes["recovery_codes"], headers
 
@@ -108,7 +108,7 @@ def queued_mail(app, address):
 def test_enrolment_answers_the_secret_its_uri_and_a_qr_code_and_activates_only_on_a_valid_code(app, client, users):
     user = users.create()
     headers = bearer(login(client, user).json["access_token"])
-    enrolment = client.post_json(TOTP, {}, headers=headers, status=201)
+    enrolment = client.post_json(TOTP, {}, headers=headers, status=200)
     assert enrolment.headers["Cache-Control"] == "no-store"
     body = enrolment.json
     uri = pyotp.parse_uri(body["otpauth_uri"])
@@ -162,7 +162,7 @@ def test_enrolment_needs_a_recent_sign_in_or_the_current_password(app, client, u
     assert stale.json["acr_values"] == "aal1" and stale.json["max_age"] == 600
     wrong = client.post_json(TOTP, {"current_password": "not the password"}, headers=headers, status=403)
     assert wrong.json["type"] == "urn:gatehouse:problem:reauthentication-required"
-    client.post_json(TOTP, {"current_password": DEFAULT_PASSWORD}, headers=headers, status=201)
+    client.post_json(TOTP, {"current_password": DEFAULT_PASSWORD}, headers=headers, status=200)
 
 
 def test_confirming_without_a_pending_enrolment_is_a_conflict(client, users):

@@ -31,7 +31,12 @@ PUBLIC = {("/api/v1/auth/register", "post"), ("/api/v1/auth/login", "post"), ("/
           ("/health", "get"), ("/ready", "get"),
           # OAuth 2.0 for public clients (app/controllers/oauth.py): the refresh token in the form is the credential
           ("/api/v1/oauth/token", "post"), ("/api/v1/oauth/revoke", "post"),
-          ("/.well-known/oauth-authorization-server", "get")}
+          ("/.well-known/oauth-authorization-server", "get"),
+          # The second step of a sign-in and passkey sign-in: the MFA token or the passkey assertion is the credential
+          ("/api/v1/auth/mfa", "post"), ("/api/v1/auth/mfa/passkey/options", "post"), ("/api/v1/auth/mfa/passkey", "post"),
+          ("/api/v1/auth/passkey/options", "post"), ("/api/v1/auth/passkey", "post")}
+# Problem schemas: the generic one, and those that state the extension members of one kind of problem.
+PROBLEM_SCHEMAS = ("/Problem", "/MfaRequiredProblem")
 # Error responses that are not problem documents: the OAuth endpoints answer RFC 6749 5.2 errors (application/json).
 NOT_PROBLEMS = {("/api/v1/oauth/token", "400"), ("/api/v1/oauth/token", "429"), ("/api/v1/oauth/revoke", "400"),
                 ("/api/v1/oauth/revoke", "429")}
@@ -314,7 +319,7 @@ def test_responses_carry_content_of_their_own_media_type(spec):
             assert set(response["content"]) == {"application/json"}, where
         elif code >= 400:
             assert set(response["content"]) == {"application/problem+json"}, where
-            assert response["content"]["application/problem+json"]["schema"]["$ref"].endswith("/Problem"), where
+            assert response["content"]["application/problem+json"]["schema"]["$ref"].endswith(PROBLEM_SCHEMAS), where
         else:  # a 2xx without content is one without a body (RFC 7009's 200, for one)
             assert set(response.get("content", {"application/json": None})) == {"application/json"}, where
 

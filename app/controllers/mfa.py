@@ -64,14 +64,13 @@ class TotpResource(ApiResource):
                      "an authenticator app, then confirm with a code from it (POST /users/me/mfa/totp/confirm). "
                      "Until confirmed nothing changes, and enrolling again replaces the pending secret. Needs "
                      "`current_password`, or a sign-in within STEP_UP_MAX_AGE seconds (two-factor if the account "
-                     "has a passkey already). 409 when an authenticator is active already. Rate limited.",
-         responses={201: {"description": "Pending enrolment: shown once"}})
+                     "has a passkey already). 409 when an authenticator is active already. Rate limited.")
     @use_kwargs(totp_enrol_request, location="json", required=True)
-    @marshal_with(totp_enrolment, code=201)
+    @marshal_with(totp_enrolment, code=200, description="The pending enrolment: shown once")
     @problems(400, 401, 403, 409, 413, 415, 429, 503)
     def post(self, current_password=None):
         enrolment = self.mfa.enrol_totp(auth.current_user(), current_session_id(), current_password, client_info())
-        return enrolment, 201, NO_STORE
+        return enrolment, 200, NO_STORE
 
 
 class TotpConfirmResource(ApiResource):

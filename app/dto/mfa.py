@@ -98,6 +98,9 @@ class MfaRequiredProblem(ProblemSchema):
     """The `mfa-required` problem (403) of a sign-in to an account with a second factor: the first factor was right;
     no tokens yet. Send `mfa_token` with a code to POST /auth/mfa (or with a passkey to POST /auth/mfa/passkey)."""
 
+    class Meta(ProblemSchema.Meta):
+        exclude = ("errors",)  # never a validation problem
+
     mfa_token = fields.String(required=True, metadata={"description": "Single use; lives `expires_in` seconds; "
                                                                       "MFA_MAX_ATTEMPTS wrong codes end it"})
     expires_in = fields.Integer(required=True, metadata={"description": "Seconds", "example": 300})
