@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from sqlalchemy import inspect
 
 from app.entities import AuditEvent, AuthSession, OneTimeToken, RefreshToken, SocialIdentity, User
+from app.entities.second_factor import MfaChallenge, Passkey, RecoveryCode, TotpFactor, WebAuthnCeremony
 from app.entities.user import _touch_changed_users
 from app.errors import EmailTaken
 from app.services import ports
@@ -87,6 +88,7 @@ class FakeUnitOfWork(ports.UnitOfWork):
         self.one_time_tokens = _OneTimeTokens(self)
         self.social_identities = _SocialIdentities(self)
         self.audit_events = _Inserts(self)
+        self.second_factors = _SecondFactors(self)
         self.entities = _Entities(self)
         self.outbox = SimpleNamespace(send=self.outgoing.append)
 
@@ -270,6 +272,49 @@ class _SocialIdentities(_Inserts, ports.SocialIdentityRepository):
         return bool(self.uow.find(SocialIdentity, user_id=user_id, provider=provider))
 
 
+class _SecondFactors(ports.SecondFactorRepository):
+    def __init__(self, uow):
+        self.uow = uow
+
+    def _one(self, cls, **where):
+        found = self.uow.find(cls, **where)
+        return found[0] if found else None
+
+    def totp(self, user_id):
+        return self._one(TotpFactor, user_id=user_id)
+
+    def recovery_codes(self, user_id):
+        return self.uow.find(RecoveryCode, user_id=user_id)
+
+    def delete_recovery_code(self, user_id, digest):
+        code = self._one(RecoveryCode, user_id=user_id, code_digest=digest)
+        if code is not None:
+            self.uow.remove(RecoveryCode, code.id)
+        return code is not None
+
+    def passkeys(self, user_id):
+        return sorted(self.uow.find(Passkey, user_id=user_id), key=lambda passkey: passkey.id)
+
+    def passkey_by_credential(self, digest):
+        return self._one(Passkey, credential_id_digest=digest)
+
+    def challenge(self, digest):
+        return self._one(MfaChallenge, token_digest=digest)
+
+    def ceremony(self, digest):
+        return self._one(WebAuthnCeremony, token_digest=digest)
+
+    def delete_all(self, user_id):
+        factors = len(self.uow.find(TotpFactor, user_id=user_id)) + len(self.uow.find(Passkey, user_id=user_id))
+        for cls in (TotpFactor, Passkey, RecoveryCode, MfaChallenge, WebAuthnCeremony):
+            for entity in self.uow.find(cls, user_id=user_id):
+                self.uow.remove(cls, entity.id)
+        return factors
+
+    def purge_expired(self, now):
+        return self.uow.purge_expired(MfaChallenge, now) + self.uow.purge_expired(WebAuthnCeremony, now)
+
+
 class FakeTransactions(ports.Transactions):
     """Runs units of work on a Store: commits when `work` returns, discards everything when it raises, reruns it
     (ATTEMPTS calls in all) on ConcurrentChange."""
@@ -316,3 +361,7 @@ class FakeUserQueries:
         if session is None or session.user_id != user_id or session.revoked_at is not None:
             return None
         return self.store.get(User, user_id)
+
+    def authentication(self, session_id):
+        session = self.store.get(AuthSession, session_id)
+        return None if session is None or session.revoked_at is not None else (session.auth_time, session.acr)
