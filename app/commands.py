@@ -13,6 +13,7 @@ from repoze.sendmail.maildir import NotAMaildir
 from app.dependencies import resolve
 from app.errors import DomainError
 from app.mail import MailSender, QueuedMail
+from app.services.mfa import MfaService
 from app.services.one_time_tokens import OneTimeTokenService
 from app.services.sessions import SessionService
 from app.services.users import UserService
@@ -46,10 +47,13 @@ def create_admin(email, name, password):
 @click.command("purge-expired")
 @with_appcontext
 def purge_expired():
-    """Delete expired sessions (with their refresh tokens) and expired mailed tokens. Run it daily from cron."""
+    """Delete expired sessions (with their refresh tokens), expired mailed tokens, and expired pending second-factor
+    sign-ins and WebAuthn ceremonies. Run it daily from cron."""
     sessions = resolve(SessionService).purge_expired()
     mailed = resolve(OneTimeTokenService).purge_expired()
-    click.echo(f"Deleted {sessions} expired session(s) and {mailed} expired mailed token(s)")
+    pending = resolve(MfaService).purge_expired()
+    click.echo(f"Deleted {sessions} expired session(s), {mailed} expired mailed token(s) and {pending} expired "
+               "second-factor sign-in(s) or passkey ceremonies")
 
 
 @click.command("send-mail")

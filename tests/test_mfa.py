@@ -410,3 +410,20 @@ def test_codes_are_checked_for_shape(client, users, path):
     headers = bearer(login(client, user).json["access_token"])
     body = {"code": "12\n456"} if path != MFA else {"mfa_token": "x", "code": "12\n456"}
     assert "code" in client.post_json(path, body, headers=headers, status=400).json["errors"]
+
+
+def test_purge_expired_deletes_expired_pending_sign_ins_only(app, client, users):
+    user = users.create()
+    enrol(client, user)
+    for _ in range(2):  # two pending sign-ins; the first will have expired
+        login(client, user, status=403)
+    with app.app_context(), transaction.manager:
+        first = db.session.scalars(select(MfaChallenge.id).order_by(MfaChallenge.id)).first()
+        db.session.execute(update(MfaChallenge).where(MfaChallenge.id == first).values(
+            expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    result = app.test_cli_runner().invoke(args=["purge-expired"])
+    assert result.exit_code == 0, result.output
+    assert "1 expired second-factor sign-in(s)" in result.output
+    with app.app_context():
+        remaining = db.session.scalars(select(MfaChallenge.id)).all()
+    assert len(remaining) == 1 and first not in remaining

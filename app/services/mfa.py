@@ -256,6 +256,12 @@ class MfaService:
         uow.outbox.send(self.mail.factors_reset(user))
         return removed
 
+    def purge_expired(self, now=None):
+        """Delete pending second-factor sign-ins (MfaChallenge) and WebAuthn ceremonies that expired before `now`
+        (default: now). Returns how many."""
+        return self.transactions.run(lambda uow: uow.second_factors.purge_expired(now or utcnow()),
+                                     "MfaService.purge_expired")
+
     # --- helpers --------------------------------------------------------------------------------------------------
     def _reauthenticate(self, user, session_id, current_password, client):
         """Enrolment's re-authentication: the current password for an account without a second factor, else (or
