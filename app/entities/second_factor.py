@@ -5,11 +5,11 @@ Secrets are never stored in a form that signs a user in: the TOTP seed is encryp
 codes are SHA-256 digests of 120-bit random values (ASVS 6.5.2 allows a plain hash from 112 bits on), and a passkey
 is only its public key. Everything here goes with the user (ON DELETE CASCADE).
 """
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.entities.session import TOKEN_DIGEST_LENGTH
-from app.entities.types import UTCDateTime, binary_string, utcnow
+from app.entities.types import UTCDateTime, binary, binary_string, utcnow
 from app.extensions import db
 
 PASSKEY_NAME_MAX_LENGTH = 64
@@ -57,9 +57,9 @@ class Passkey(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     name: Mapped[str] = mapped_column(String(PASSKEY_NAME_MAX_LENGTH), nullable=False)
-    credential_id: Mapped[bytes] = mapped_column(LargeBinary(CREDENTIAL_ID_MAX_BYTES), nullable=False)
+    credential_id: Mapped[bytes] = mapped_column(binary(CREDENTIAL_ID_MAX_BYTES), nullable=False)
     credential_id_digest: Mapped[str] = mapped_column(String(TOKEN_DIGEST_LENGTH), nullable=False, unique=True)
-    public_key: Mapped[bytes] = mapped_column(LargeBinary(1024), nullable=False)
+    public_key: Mapped[bytes] = mapped_column(binary(1024), nullable=False)
     sign_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     user_handle: Mapped[str] = mapped_column(binary_string(88), nullable=False)  # base64url of 32..64 random bytes
     transports: Mapped[str] = mapped_column(String(128), nullable=False, default="")  # comma-separated hints
@@ -96,6 +96,6 @@ class WebAuthnCeremony(db.Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True)
     purpose: Mapped[str] = mapped_column(String(16), nullable=False)
     token_digest: Mapped[str] = mapped_column(String(TOKEN_DIGEST_LENGTH), nullable=False, unique=True)
-    challenge: Mapped[bytes] = mapped_column(LargeBinary(64), nullable=False)
+    challenge: Mapped[bytes] = mapped_column(binary(64), nullable=False)
     created_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     expires_at = mapped_column(UTCDateTime, nullable=False, index=True)

@@ -1,7 +1,7 @@
 """Column types shared by entities."""
 import datetime as dt
 
-from sqlalchemy import DateTime, String
+from sqlalchemy import DateTime, LargeBinary, String
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 
@@ -11,6 +11,12 @@ def binary_string(length):
     that are identifiers (an OpenID `sub`) or stored normalized (lower-cased emails), where the default collations'
     folding of case, accents, widths and trailing spaces would make different values equal."""
     return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
+
+
+def binary(length):
+    """Bytes of at most `length`: VARBINARY on MySQL/MariaDB (stored in the row, compared as declared: a BLOB(n)
+    becomes TINYBLOB or BLOB there, and Alembic sees drift), BLOB on SQLite."""
+    return LargeBinary(length).with_variant(mysql.VARBINARY(length), "mysql", "mariadb")
 
 
 def utcnow():
