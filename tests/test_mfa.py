@@ -327,6 +327,8 @@ def test_an_admin_resets_a_users_factors_audited_and_mailed(app, client, users, 
         assert db.session.scalar(select(func.count()).select_from(RecoveryCode)) == 0
     assert queued_mail(app, user.email)[-1][0] == "Your second factors were reset"
     client.delete("/api/v1/users/999999/mfa", headers=admin_headers, status=404)
+    assert client.delete(f"/api/v1/users/{admin.id}/mfa", headers=admin_headers, status=409).json["type"] \
+        == "urn:gatehouse:problem:self-lockout"
 
 
 # --- step-up -----------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from app.dto.mfa import (
     mfa_status,
     reauthenticate_request,
     reauthenticated,
-    recovery_codes,
+    recovery_code_set,
     totp_enrol_request,
     totp_enrolment,
 )
@@ -89,7 +89,7 @@ class TotpConfirmResource(ApiResource):
                      "in place of a code. This session counts as two-factor authenticated. A wrong code is 403 "
                      "(rate limited); 409 when nothing is pending.")
     @use_kwargs(code_request, location="json", required=True)
-    @marshal_with(recovery_codes, code=200, description="The recovery codes: shown once")
+    @marshal_with(recovery_code_set, code=200, description="The recovery codes: shown once")
     @problems(400, 401, 403, 409, 413, 415, 429, 503)
     def post(self, code):
         codes = self.mfa.confirm_totp(auth.current_user().id, current_session_id(), code, client_info())
@@ -127,7 +127,7 @@ class RecoveryCodesResource(ApiResource):
     @doc(**MFA, operationId="regenerateRecoveryCodes", summary="Replace your recovery codes", security=BEARER,
          description="Answers 10 new codes, once; the earlier ones stop working. " + STEP_UP + " 409 without a "
                      "second factor.")
-    @marshal_with(recovery_codes, code=200, description="The recovery codes: shown once")
+    @marshal_with(recovery_code_set, code=200, description="The recovery codes: shown once")
     @problems(401, 409, 503)
     def post(self):
         codes = self.mfa.regenerate_recovery_codes(auth.current_user(), current_session_id(), client_info())
@@ -146,9 +146,9 @@ class UserMfaResource(ApiResource):
     @doc(**MFA, operationId="resetUserMfa", summary="Remove every second factor of a user (admin)", security=BEARER,
          description="For a user who lost their authenticator and recovery codes: deletes their authenticator, "
                      "passkeys and recovery codes, signs them out everywhere, and mails them. " + STEP_UP +
-                     " Audited with you as the actor.")
+                     " Not your own (409): remove your own factors yourself. Audited with you as the actor.")
     @no_content_response("Reset")
-    @problems(401, 403, 404, 503)
+    @problems(401, 403, 404, 409, 503)
     def delete(self, user_id):
         self.step_up.require(auth.current_user(), current_session_id())
         self.mfa.reset(auth.current_user().id, user_id, client_info())

@@ -51,7 +51,7 @@ class CodeRequest(Schema):
     code = code()
 
 
-class RecoveryCodes(Schema):
+class RecoveryCodeSet(Schema):
     """New recovery codes: shown once, each works once; earlier ones stop working."""
 
     recovery_codes = fields.List(fields.String(), required=True, metadata={
@@ -111,7 +111,7 @@ class MfaRequiredProblem(ProblemSchema):
 totp_enrol_request = TotpEnrolRequest()
 totp_enrolment = TotpEnrolment()
 code_request = CodeRequest()
-recovery_codes = RecoveryCodes()
+recovery_code_set = RecoveryCodeSet()
 mfa_status = MfaStatus()
 mfa_complete_request = MfaCompleteRequest()
 reauthenticate_request = ReauthenticateRequest()

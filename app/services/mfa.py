@@ -28,7 +28,14 @@ from app.entities import AuditEventType
 from app.entities.second_factor import RecoveryCode, TotpFactor
 from app.entities.session import AAL2
 from app.entities.types import utcnow
-from app.errors import AccountGone, FactorStateConflict, InvalidSecondFactor, ReauthenticationRequired, UserNotFound
+from app.errors import (
+    AccountGone,
+    FactorStateConflict,
+    InvalidSecondFactor,
+    ReauthenticationRequired,
+    SelfLockout,
+    UserNotFound,
+)
 from app.services.account_mail import AccountMail
 from app.services.audit import NO_CLIENT, AuditService
 from app.services.passwords import PasswordService
@@ -244,7 +251,10 @@ class MfaService:
     def reset(self, uow, actor_id, user_id, client=NO_CLIENT):
         """An admin removes every second factor of user `user_id` (TOTP, recovery codes, passkeys) and ends their
         sessions, e.g. after the user lost their phone; records `mfa.reset` with the admin as actor and mails the
-        user. Returns how many factors there were. Raises UserNotFound."""
+        user. Returns how many factors there were. Raises SelfLockout (your own: an admin removes their own factors
+        as any user does, with a current code), UserNotFound."""
+        if actor_id == user_id:
+            raise SelfLockout("You cannot reset your own second factors: remove them yourself.")
         user = uow.users.lock(user_id)
         if user is None:
             raise UserNotFound(f"No user has id {user_id}.")
