@@ -79,10 +79,9 @@ def enrol(client, user, headers=None):
 
 def age_sessions(app, user_id, seconds):
     """Make every session of `user_id` authenticated `seconds` ago."""
-    with app.app_context():
-        with transaction.manager:
-            db.session.execute(update(AuthSession).where(AuthSession.user_id == user_id).values(
-                auth_time=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)))
+    with app.app_context(), transaction.manager:
+        db.session.execute(update(AuthSession).where(AuthSession.user_id == user_id).values(
+            auth_time=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)))
 
 
 def audit_types(app, user_id):
@@ -112,10 +111,13 @@ def test_enrolment_answers_the_secret_its_uri_and_a_qr_code_and_activates_only_o
     assert enrolment.headers["Cache-Control"] == "no-store"
     body = enrolment.json
     uri = pyotp.parse_uri(body["otpauth_uri"])
-    assert uri.secret == body["secret"] and uri.issuer == "Gatehouse" and uri.name == user.email
+    assert uri.secret == body["secret"]
+    assert uri.issuer == "Gatehouse"
+    assert uri.name == user.email
     assert len(pyotp.utils.b32decode(body["secret"]) if hasattr(pyotp.utils, "b32decode") else
                __import__("base64").b32decode(body["secret"])) == 20  # 160 bits
-    assert body["qr_svg"].startswith("<svg") and "http://www.w3.org/2000/svg" in body["qr_svg"]
+    assert body["qr_svg"].startswith("<svg")
+    assert "http://www.w3.org/2000/svg" in body["qr_svg"]
     # Not active yet: sign-ins are unchanged.
     assert client.get("/api/v1/users/me/mfa", headers=headers).json["enabled"] is False
     login(client, user)
@@ -123,7 +125,8 @@ def test_enrolment_answers_the_secret_its_uri_and_a_qr_code_and_activates_only_o
                                                  else "111111"}, headers=headers, status=403)
     assert wrong.json["type"] == "urn:gatehouse:problem:invalid-second-factor"
     codes = client.post_json(TOTP + "/confirm", {"code": code_at(body["secret"])}, headers=headers).json
-    assert len(codes["recovery_codes"]) == 10 and len(set(codes["recovery_codes"])) == 10
+    assert len(codes["recovery_codes"]) == 10
+    assert len(set(codes["recovery_codes"])) == 10
     assert all(re.fullmatch(r"[a-z2-7]{4}(-[a-z2-7]{4}){5}", c) for c in codes["recovery_codes"])
     status = client.get("/api/v1/users/me/mfa", headers=headers).json
     assert status == {"enabled": True, "totp": True, "passkeys": 0, "recovery_codes": 10}
@@ -140,8 +143,10 @@ def test_secrets_are_encrypted_at_rest_and_recovery_codes_stored_as_digests(app,
     with app.app_context():
         stored = db.session.scalars(select(TotpFactor.secret_ciphertext)).one()
         digests = db.session.scalars(select(RecoveryCode.code_digest)).all()
-    assert secret not in stored and secret.lower() not in stored.lower()
-    assert len(digests) == 10 and not any(code.replace("-", "") in digests for code in codes)
+    assert secret not in stored
+    assert secret.lower() not in stored.lower()
+    assert len(digests) == 10
+    assert not any(code.replace("-", "") in digests for code in codes)
     with app.app_context():
         assert SecretBox(app.config).decrypt(stored) == secret
     # After SECRET_KEY rotation with the old key kept in SECRET_KEY_FALLBACKS, the secret still decrypts.
@@ -158,8 +163,10 @@ def test_enrolment_needs_a_recent_sign_in_or_the_current_password(app, client, u
     assert stale.json["type"] == "urn:gatehouse:problem:insufficient-user-authentication"
     challenge = stale.headers["WWW-Authenticate"]
     assert 'error="insufficient_user_authentication"' in challenge
-    assert 'acr_values="aal1"' in challenge and 'max_age="600"' in challenge
-    assert stale.json["acr_values"] == "aal1" and stale.json["max_age"] == 600
+    assert 'acr_values="aal1"' in challenge
+    assert 'max_age="600"' in challenge
+    assert stale.json["acr_values"] == "aal1"
+    assert stale.json["max_age"] == 600
     wrong = client.post_json(TOTP, {"current_password": "not the password"}, headers=headers, status=403)
     assert wrong.json["type"] == "urn:gatehouse:problem:reauthentication-required"
     client.post_json(TOTP, {"current_password": DEFAULT_PASSWORD}, headers=headers, status=200)
@@ -181,10 +188,13 @@ def test_password_login_asks_for_the_second_factor_and_a_code_completes_it(app, 
     assert first.content_type == "application/problem+json"
     problem = first.json
     assert problem["type"] == "urn:gatehouse:problem:mfa-required"
-    assert problem["expires_in"] == 300 and problem["factors"] == ["totp", "recovery_code"]
-    assert "access_token" not in problem and "refresh_token" not in problem
+    assert problem["expires_in"] == 300
+    assert problem["factors"] == ["totp", "recovery_code"]
+    assert "access_token" not in problem
+    assert "refresh_token" not in problem
     tokens = client.post_json(MFA, {"mfa_token": problem["mfa_token"], "code": fresh_code(secret, used)}).json
-    assert tokens["token_type"] == "Bearer" and tokens["refresh_token"]
+    assert tokens["token_type"] == "Bearer"
+    assert tokens["refresh_token"]
     assert client.get(ME, headers=bearer(tokens["access_token"])).json["id"] == user.id
     with app.app_context():
         assert db.session.scalars(select(AuthSession.acr).order_by(AuthSession.id.desc())).first() == "aal2"
@@ -220,7 +230,8 @@ def test_a_recovery_code_signs_in_once_and_is_audited_and_mailed(app, client, us
     client.post_json(MFA, {"mfa_token": token, "code": typed}, status=200)
     assert "mfa.recovery_code_used" in audit_types(app, user.id)
     subject, body = queued_mail(app, user.email)[-1]
-    assert subject == "A recovery code was used" and "9 unused codes remain" in body
+    assert subject == "A recovery code was used"
+    assert "9 unused codes remain" in body
     assert codes[3] not in body
     token = login(client, user, status=403).json["mfa_token"]
     client.post_json(MFA, {"mfa_token": token, "code": codes[3]}, status=401)
@@ -251,9 +262,8 @@ def test_expired_forged_and_other_accounts_mfa_tokens_are_refused(app, client, u
     token = login(client, user, status=403).json["mfa_token"]
     client.post_json(MFA, {"mfa_token": token[:-2] + "xx", "code": code_at(secret, 1)}, status=401)
     client.post_json(MFA, {"mfa_token": "not-a-token", "code": code_at(secret, 1)}, status=401)
-    with app.app_context():
-        with transaction.manager:
-            db.session.execute(update(MfaChallenge).values(expires_at=MfaChallenge.created_at))
+    with app.app_context(), transaction.manager:
+        db.session.execute(update(MfaChallenge).values(expires_at=MfaChallenge.created_at))
     assert client.post_json(MFA, {"mfa_token": token, "code": code_at(secret, 1)}, status=401).json["type"] \
         == "urn:gatehouse:problem:invalid-mfa-token"
 
@@ -308,7 +318,8 @@ def test_reauthentication_refuses_a_wrong_password_or_code(app, client, users):
     client.post_json(REAUTH, {"password": DEFAULT_PASSWORD, "code": "000000" if code_at(secret, 1) != "000000"
                               else "111111"}, headers=headers, status=403)
     types = audit_types(app, user.id)
-    assert "login.failed" in types and "mfa.failed" in types
+    assert "login.failed" in types
+    assert "mfa.failed" in types
 
 
 def test_an_admin_resets_a_users_factors_audited_and_mailed(app, client, users, auth):
@@ -428,4 +439,5 @@ def test_purge_expired_deletes_expired_pending_sign_ins_only(app, client, users)
     assert "1 expired second-factor sign-in(s)" in result.output
     with app.app_context():
         remaining = db.session.scalars(select(MfaChallenge.id)).all()
-    assert len(remaining) == 1 and first not in remaining
+    assert len(remaining) == 1
+    assert first not in remaining

@@ -6,6 +6,7 @@ JWKS over HTTP exactly as it fetches Google's.
 import time
 
 import jwt
+import pyotp
 import pytest
 import transaction
 from sqlalchemy import func, select
@@ -435,3 +436,17 @@ def test_tokens_for_other_parties_or_with_unusable_emails_are_refused(api, socia
 def test_several_audiences_are_accepted_when_we_are_the_authorized_party(api, social_app, provider):
     token = provider.token(sub="g-9", aud=["gatehouse-test", "someone-else"], azp="gatehouse-test")
     me(api, social_login(api, token))
+
+
+def test_social_login_of_an_account_with_a_second_factor_asks_for_it(api, provider, social_app):
+    first = social_login(api, provider.token(sub="g-7", email="mfa@example.com"))
+    headers = bearer(first)
+    secret = api.post_json("/api/v1/users/me/mfa/totp", {}, headers=headers).json["secret"]
+    api.post_json("/api/v1/users/me/mfa/totp/confirm", {"code": pyotp.TOTP(secret).now()}, headers=headers)
+    pending = social_login(api, provider.token(sub="g-7", email="mfa@example.com"), status=403).json
+    assert pending["type"] == "urn:gatehouse:problem:mfa-required"
+    assert "access_token" not in pending
+    later = pyotp.TOTP(secret).at(time.time() + 30)  # the next step's code: the confirmation spent this one
+    tokens = api.post_json("/api/v1/auth/mfa", {"mfa_token": pending["mfa_token"], "code": later}).json
+    assert set(tokens) == TOKEN_FIELDS
+    assert events(social_app, "login.succeeded")[-1][2] == {"method": "social:test", "acr": "aal2"}

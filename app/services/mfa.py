@@ -135,7 +135,8 @@ class MfaService:
             if factor is None:
                 factor = TotpFactor(user_id=stored.id, secret_ciphertext="")
                 uow.entities.add(factor)
-            factor.secret_ciphertext, factor.last_used_step, factor.created_at = self.box.encrypt(secret), None, utcnow()
+            factor.secret_ciphertext = self.box.encrypt(secret)
+            factor.last_used_step, factor.created_at = None, utcnow()
             return stored.email
         email = self.transactions.run(enrol, "MfaService.enrol_totp")
         uri = pyotp.TOTP(secret, digits=TOTP_DIGITS).provisioning_uri(name=email, issuer_name=self.issuer)

@@ -50,7 +50,8 @@ def _mfa_token(services):
 def test_the_seed_is_stored_encrypted(services, store, enrolled):
     _user, secret, _codes = enrolled
     stored = store.all(TotpFactor)[0].secret_ciphertext
-    assert secret not in stored and services.get(SecretBox).decrypt(stored) == secret
+    assert secret not in stored
+    assert services.get(SecretBox).decrypt(stored) == secret
 
 
 def test_no_tokens_before_the_second_factor_and_a_code_works_once(services, store, enrolled, clock):
@@ -62,7 +63,8 @@ def test_no_tokens_before_the_second_factor_and_a_code_works_once(services, stor
     with pytest.raises(InvalidSecondFactor):  # the confirmation's code again
         sign_ins.complete(token, _code(secret, clock))
     tokens = sign_ins.complete(token, _code(secret, clock, 1))
-    assert tokens.access_token and store.all(AuthSession)[-1].acr == "aal2"
+    assert tokens.access_token
+    assert store.all(AuthSession)[-1].acr == "aal2"
     with pytest.raises(InvalidMfaToken):
         sign_ins.complete(token, _code(secret, clock, 1))
 
@@ -84,7 +86,8 @@ def test_a_recovery_code_works_once_and_mails_the_owner(services, store, enrolle
     sign_ins = services.get(SignInService)
     sign_ins.complete(_mfa_token(services), codes[0])
     assert len(store.all(RecoveryCode)) == 9
-    assert store.mail[-1].to == user.email and store.mail[-1].subject == "A recovery code was used"
+    assert store.mail[-1].to == user.email
+    assert store.mail[-1].subject == "A recovery code was used"
     with pytest.raises(InvalidSecondFactor):
         sign_ins.complete(_mfa_token(services), codes[0])
 
@@ -103,7 +106,8 @@ def test_wrong_codes_end_the_mfa_token(services, store, enrolled, config):
 def test_an_admin_reset_removes_every_factor_and_signs_the_user_out(services, store, enrolled):
     user, _secret, _codes = enrolled
     assert services.get(MfaService).reset(actor_id=999, user_id=user.id) == 1
-    assert store.all(TotpFactor) == [] and store.all(RecoveryCode) == []
+    assert store.all(TotpFactor) == []
+    assert store.all(RecoveryCode) == []
     assert all(session.revoked_at is not None for session in store.all(AuthSession))
     assert sign_in(services).access_token  # no second factor asked any more
     assert store.mail[-1].subject == "Your second factors were reset"
