@@ -33,7 +33,8 @@ PUBLIC = {("/api/v1/auth/register", "post"), ("/api/v1/auth/login", "post"), ("/
           ("/api/v1/oauth/token", "post"), ("/api/v1/oauth/revoke", "post"),
           ("/.well-known/oauth-authorization-server", "get"),
           # The second step of a sign-in and passkey sign-in: the MFA token or the passkey assertion is the credential
-          ("/api/v1/auth/mfa", "post"), ("/api/v1/auth/mfa/passkey/options", "post"), ("/api/v1/auth/mfa/passkey", "post"),
+          ("/api/v1/auth/mfa", "post"), ("/api/v1/auth/mfa/passkey/options", "post"),
+          ("/api/v1/auth/mfa/passkey", "post"),
           ("/api/v1/auth/passkey/options", "post"), ("/api/v1/auth/passkey", "post")}
 # Problem schemas: the generic one, and those that state the extension members of one kind of problem.
 PROBLEM_SCHEMAS = ("/Problem", "/MfaRequiredProblem")
