@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import docker
+import pyotp
 import requests
 
 from tests import net
@@ -70,6 +71,7 @@ class ComposeStack:
         self.url = f"http://127.0.0.1:{self.proxy_port}"
         self.mailpit = f"http://127.0.0.1:{self.mailpit_port}"
         self.engine = docker.from_env()
+        self._admin_refresh = None  # admin_token's two-factor session
 
     # --- the operator's steps -------------------------------------------------------------------------------------
     def prepare(self):
@@ -144,6 +146,25 @@ class ComposeStack:
         response = self.request("POST", "/api/v1/auth/login", json={"email": email, "password": password})
         assert response.status_code == 200, response.text
         return response.json()["access_token"]
+
+    def admin_token(self, email, password):
+        """An access token of the admin `email` that admin operations accept in production, where
+        REQUIRE_MFA_FOR_ADMINS is on: the first call signs in, enrols an authenticator (pyotp plays the app) and
+        confirms it, which makes that session two-factor; later calls refresh that session (a TOTP code works
+        once, so signing in again within its 30-second step would be refused)."""
+        if self._admin_refresh is None:
+            signed_in = self.request("POST", "/api/v1/auth/login", json={"email": email, "password": password})
+            assert signed_in.status_code == 200, signed_in.text
+            access, self._admin_refresh = signed_in.json()["access_token"], signed_in.json()["refresh_token"]
+            enrolment = self.request("POST", "/api/v1/users/me/mfa/totp", token=access, json={})
+            assert enrolment.status_code == 200, enrolment.text
+            code = pyotp.TOTP(enrolment.json()["secret"]).now()
+            confirmed = self.request("POST", "/api/v1/users/me/mfa/totp/confirm", token=access, json={"code": code})
+            assert confirmed.status_code == 200, confirmed.text
+        refreshed = self.request("POST", "/api/v1/auth/refresh", json={"refresh_token": self._admin_refresh})
+        assert refreshed.status_code == 200, refreshed.text
+        self._admin_refresh = refreshed.json()["refresh_token"]
+        return refreshed.json()["access_token"]
 
     def mail_to(self, address, timeout=60):
         """The plain text of the newest message Mailpit received for `address` (waits for it to arrive)."""

@@ -87,11 +87,17 @@ def test_register_then_the_mailed_token_verifies_the_email_then_login_and_me(sta
     assert me.json()["email_verified"] is True
 
 
-def test_the_first_admin_from_the_settings_logs_in_and_is_an_admin(stack):
+def test_the_first_admin_from_the_settings_logs_in_and_must_enrol_a_second_factor(stack):
     access = stack.login(ADMIN_EMAIL, ADMIN_PASSWORD)
     me = stack.request("GET", "/api/v1/users/me", token=access).json()
     assert "admin" in me["roles"]
-    assert stack.request("GET", "/api/v1/audit-events", token=access).status_code == 200
+    assert me["mfa_enabled"] is False
+    # Production's REQUIRE_MFA_FOR_ADMINS: an admin without a second factor can only enrol one.
+    refused = stack.request("GET", "/api/v1/audit-events", token=access)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["type"] == "urn:gatehouse:problem:mfa-enrolment-required"
+    assert stack.request("GET", "/api/v1/audit-events", token=stack.admin_token(ADMIN_EMAIL, ADMIN_PASSWORD)) \
+        .status_code == 200
 
 
 def test_scaled_to_three_replicas_requests_reach_all_three(stack, figures):
@@ -139,7 +145,7 @@ def test_a_setting_changed_in_env_reaches_recreated_app_containers_and_the_proxy
 
 
 def test_a_database_restart_under_load_loses_no_acknowledged_write(stack, figures):
-    admin = stack.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    admin = stack.admin_token(ADMIN_EMAIL, ADMIN_PASSWORD)
     created, statuses, stop = [], [], threading.Event()
     lock = threading.Lock()
 

@@ -28,8 +28,11 @@ pytestmark = pytest.mark.timeout(LOAD_SECONDS + 240)
 
 
 def test_a_minute_of_realistic_load_through_nginx_has_no_failures(make_stack, figures):
+    # REQUIRE_MFA_FOR_ADMINS off: the mix's few admins share one account and sign in concurrently, which a TOTP code
+    # (one sign-in per 30-second step) cannot serve; second-factor sign-in is proven in tests/test_mfa.py and on the
+    # compose stack (tests/compose), with the production default.
     stack = make_stack(instances=2, workers=2, RATELIMIT_PER_ADDRESS="1000000/minute",
-                       RATELIMIT_PER_ACCOUNT="1000000/minute")
+                       RATELIMIT_PER_ACCOUNT="1000000/minute", REQUIRE_MFA_FOR_ADMINS="false")
     flask_cli(stack.env, "create-admin", "--email", ADMIN_EMAIL, "--name", "Load Admin", "--password",
               ADMIN_PASSWORD)
     REPORT.mkdir(parents=True, exist_ok=True)
