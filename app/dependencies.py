@@ -14,6 +14,7 @@ from app.services.events import UserEvents
 from app.services.health import HealthService
 from app.services.mfa import MfaService
 from app.services.one_time_tokens import OneTimeTokenService
+from app.services.passkeys import PasskeyService
 from app.services.password_reset import PasswordResetService
 from app.services.passwords import PasswordService
 from app.services.ports import Transactions
@@ -30,7 +31,8 @@ from app.unit_of_work import SqlTransactions
 QUERIES = (UserQueries, AuditQueries, DatabaseProbe, MailQueue, QueuedMail, MailSender)
 SERVICES = (PasswordService, AccessTokenService, AuditService, SessionService, AccountMail,
             OneTimeTokenService, EmailVerificationService, PasswordResetService, UserService, AuthService,
-            IdTokenVerifier, SocialLoginService, HealthService, SecretBox, StepUpService, MfaService, SignInService)
+            IdTokenVerifier, SocialLoginService, HealthService, SecretBox, StepUpService, MfaService, SignInService,
+            PasskeyService)
 
 
 def configure(binder: Binder):

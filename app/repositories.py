@@ -172,6 +172,13 @@ class SqlSecondFactorRepository(ports.SecondFactorRepository):
     def passkeys(self, user_id):
         return self.session.scalars(select(Passkey).where(Passkey.user_id == user_id).order_by(Passkey.id)).all()
 
+    def add_passkey(self, passkey):
+        self.session.add(passkey)
+        try:
+            self.session.flush()
+        except IntegrityError as error:  # the unique credential digest: registered by a concurrent ceremony
+            raise ports.ConcurrentChange("credential registered meanwhile") from error
+
     def passkey_by_credential(self, digest):
         return self.session.scalars(select(Passkey).where(Passkey.credential_id_digest == digest)).first()
 

@@ -20,9 +20,12 @@ def code(required=True, description="A current six-digit code of your authentica
 
 
 def mfa_token():
-    return fields.String(required=True, validate=validate.Length(min=1, max=TOKEN_MAX_LENGTH),
-                         metadata={"description": "The `mfa_token` of the sign-in's `mfa-required` problem",
-                                   "example": "eyJzdWIiOjF9.Z3Rn.c2ln"})
+    """The `mfa_token` of a 403 `mfa-required` problem: an itsdangerous token, URL-safe text (base64url and dots)."""
+    return fields.String(required=True, validate=[validate.Length(min=1, max=TOKEN_MAX_LENGTH),
+                                                  f.Pattern(r"^[A-Za-z0-9_.-]+$", error="Not an MFA token.")],
+                         metadata={"description": "The `mfa_token` of the `mfa-required` problem the sign-in answered",
+                                   "example": "eyJzdWIiOjEsImp0aSI6IlhxM3JWMGIxbTdvOVF5VHEyY0o4a3E2SDBtM3BYelk1cjRu"
+                                              "MncxdjB1OXMifQ.aW1Jdw.k3Jx0cYl3qVnZ8Xb2QmZ1pVw4sT6uR9yE0aH5gK7jL8"})
 
 
 class TotpEnrolRequest(Schema):

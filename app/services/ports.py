@@ -217,6 +217,11 @@ class SecondFactorRepository(abc.ABC):
         """The Passkeys of `user_id`, oldest first."""
 
     @abc.abstractmethod
+    def add_passkey(self, passkey):
+        """Insert a Passkey now. Raises ConcurrentChange when another unit of work registered the same credential
+        first (the unit of work runs again and finds it)."""
+
+    @abc.abstractmethod
     def passkey_by_credential(self, digest):
         """The Passkey whose credential ID has this SHA-256 digest (hex), or None."""
 

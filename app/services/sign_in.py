@@ -108,12 +108,13 @@ class SignInService:
         """
         return self._complete(mfa_token, client, lambda uow, user: self.mfa.verify_code(uow, user, code, client))
 
-    def complete_with(self, mfa_token, proof, client=NO_CLIENT):
+    def complete_with(self, mfa_token, proof, client=NO_CLIENT, refusal=InvalidSecondFactor):
         """`complete` with another proof of the second factor: `proof(uow, user)` returns the factor's name
-        ("passkey") or None when it proves nothing. Same answers and errors."""
-        return self._complete(mfa_token, client, proof)
+        ("passkey") or None when it proves nothing; then `refusal()` (a DomainError) is raised, after the failure
+        is committed. Otherwise the same answers and errors."""
+        return self._complete(mfa_token, client, proof, refusal)
 
-    def _complete(self, mfa_token, client, proof):
+    def _complete(self, mfa_token, client, proof, refusal=InvalidSecondFactor):
         user_id = self.user_of(mfa_token)
         if user_id is None:
             raise InvalidMfaToken()
@@ -134,7 +135,7 @@ class SignInService:
                     uow.entities.delete(challenge)
                 self.audit.record(uow, AuditEventType.MFA_FAILED, user.id, client, method=challenge.method,
                                   attempts=challenge.failed_attempts, ended=ended)
-                return InvalidSecondFactor()
+                return refusal()
             uow.entities.delete(challenge)
             self.audit.record(uow, AuditEventType.MFA_SUCCEEDED, user.id, client, factor=factor)
             return self.begin_strong(uow, user, challenge.method, client)

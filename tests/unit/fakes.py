@@ -295,6 +295,11 @@ class _SecondFactors(ports.SecondFactorRepository):
     def passkeys(self, user_id):
         return sorted(self.uow.find(Passkey, user_id=user_id), key=lambda passkey: passkey.id)
 
+    def add_passkey(self, passkey):
+        if self.passkey_by_credential(passkey.credential_id_digest) is not None:
+            raise ports.ConcurrentChange("credential registered meanwhile")
+        self.uow.insert(passkey)
+
     def passkey_by_credential(self, digest):
         return self._one(Passkey, credential_id_digest=digest)
 
