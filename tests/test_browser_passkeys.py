@@ -15,10 +15,8 @@ import http.server
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -30,18 +28,15 @@ from sqlalchemy import select
 
 from app.entities import AuthSession
 from app.extensions import db
+from tests.chromium import NEEDS_CHROMIUM, headless_chromium
 from tests.net import free_port
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 PAGE = pathlib.Path(__file__).resolve().parent / "passkey_page"
 PASSWORD = "correct horse battery"
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="no Chromium here: apt-get install chromium chromium-driver (.ci/run does) to run the browser test")]
+pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -109,23 +104,8 @@ def _call(url, method="GET", body=None, token=None):
 
 @pytest.fixture
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="gatehouse-chromium-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--window-size=1000,700", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with headless_chromium("1000,700") as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _virtual_authenticator(browser):
