@@ -441,3 +441,13 @@ def test_purge_expired_deletes_expired_pending_sign_ins_only(app, client, users)
         remaining = db.session.scalars(select(MfaChallenge.id)).all()
     assert len(remaining) == 1
     assert first not in remaining
+
+
+def test_a_secret_no_configured_key_decrypts_refuses_codes_but_recovery_codes_still_work(make_app, users, client):
+    user = users.create()
+    secret, codes, _ = enrol(client, user)
+    rotated = ApiClient(make_app(SECRET_KEY="a-rotated-secret-key-without-fallback-" + "r" * 8))
+    token = login(rotated, user, status=403).json["mfa_token"]
+    assert rotated.post_json(MFA, {"mfa_token": token, "code": code_at(secret, 1)}, status=401).json["type"] \
+        == "urn:gatehouse:problem:invalid-second-factor"
+    rotated.post_json(MFA, {"mfa_token": token, "code": codes[0]}, status=200)

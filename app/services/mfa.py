@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import io
+import logging
 import secrets
 from dataclasses import dataclass
 
@@ -40,8 +41,10 @@ from app.services.account_mail import AccountMail
 from app.services.audit import NO_CLIENT, AuditService
 from app.services.passwords import PasswordService
 from app.services.ports import Transactions, unit_of_work
-from app.services.secret_box import SecretBox
+from app.services.secret_box import SecretBox, SecretUnreadable
 from app.services.step_up import StepUpService
+
+logger = logging.getLogger(__name__)
 
 RECOVERY_CODE_COUNT = 10
 RECOVERY_CODE_BYTES = 15  # 120 bits: 24 base32 characters, shown in six groups of four
@@ -295,7 +298,13 @@ class MfaService:
         last step accepted; that step is then recorded (the code cannot be used again)."""
         if not is_totp_code(code):
             return False
-        totp = pyotp.TOTP(self.box.decrypt(factor.secret_ciphertext), digits=TOTP_DIGITS)
+        try:
+            seed = self.box.decrypt(factor.secret_ciphertext)
+        except SecretUnreadable:  # SECRET_KEY changed without the old one in SECRET_KEY_FALLBACKS
+            logger.error("the TOTP secret of user %s cannot be decrypted: restore the old SECRET_KEY in "
+                         "SECRET_KEY_FALLBACKS (its recovery codes still work)", factor.user_id)
+            return False
+        totp = pyotp.TOTP(seed, digits=TOTP_DIGITS)
         current = totp.timecode(now or utcnow())
         for step in (current - 1, current, current + 1):
             if factor.last_used_step is not None and step <= factor.last_used_step:

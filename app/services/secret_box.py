@@ -3,7 +3,8 @@
 Fernet (the `cryptography` package: AES-128-CBC with HMAC-SHA-256, a version byte and a timestamp) under a key
 derived by HKDF-SHA-256 (RFC 5869) from SECRET_KEY, with its own `info` so it can never collide with the keys
 itsdangerous derives from the same secret for tokens. The keys derived from SECRET_KEY_FALLBACKS still decrypt, so
-SECRET_KEY can be rotated: new values are encrypted under the first key, and `rotate` re-encrypts an old one.
+SECRET_KEY can be rotated: new values are encrypted under the first key; keep an old key in SECRET_KEY_FALLBACKS for as
+long as values encrypted under it exist (nothing re-encrypts them yet).
 """
 import base64
 

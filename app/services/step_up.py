@@ -1,4 +1,4 @@
-"""Step-up authentication for sensitive operations (RFC 9470; ASVS 5.0 6.8 and 7.5).
+"""Step-up authentication for sensitive operations (RFC 9470; ASVS 5.0 7.5).
 
 A sensitive operation (changing the password or an email, removing a second factor, deleting an account, an admin's
 change to roles or activation, minting credentials) needs a recent authentication in the caller's session: at most
