@@ -1,9 +1,9 @@
 """Second factors of an account (ASVS 5.0 chapter 6): a TOTP authenticator (RFC 6238), single-use recovery codes
 (ASVS 6.5 "lookup secrets") and passkeys (WebAuthn Level 3 public key credentials).
 
-Secrets are never stored in a form that signs a user in: the TOTP seed is encrypted (app/services/secret_box.py), recovery
-codes are SHA-256 digests of 120-bit random values (ASVS 6.5.2 allows a plain hash from 112 bits on), and a passkey
-is only its public key. Everything here goes with the user (ON DELETE CASCADE).
+Secrets are never stored in a form that signs a user in: the TOTP seed is encrypted (app/services/secret_box.py),
+recovery codes are SHA-256 digests of 120-bit random values (ASVS 6.5.2 allows a plain hash from 112 bits on), and a
+passkey is only its public key. Everything here goes with the user (ON DELETE CASCADE).
 """
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
