@@ -6,17 +6,13 @@ authorizes with the raw access token from the API (pasted as is: the `http`/`bea
 Skipped, saying why, only where no Chromium is installed; CI installs it and fails on any skip in its MySQL pass.
 """
 import json
-import os
 import pathlib
-import subprocess
-import sys
-import time
 import urllib.request
 
 import pytest
 
 from tests.chromium import NEEDS_CHROMIUM, headless_chromium
-from tests.net import free_port
+from tests.live_server import serve
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts"
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -28,26 +24,9 @@ pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 def live_server(database_url, tmp_path):
     """gunicorn serving autoapp:app on 127.0.0.1 with the test database, its mail queued in tmp_path (not the working
     tree's instance/mail-queue); stopped after the test."""
-    port = free_port()
-    env = {**os.environ, "GATEHOUSE_ENV": "development", "DATABASE_URL": database_url,
-           "SECRET_KEY": "browser-test-" + "k" * 32, "MAIL_QUEUE_PATH": str(tmp_path / "mail")}
-    server = subprocess.Popen(  # noqa: S603 (a fixed command line)
-        [sys.executable, "-m", "gunicorn", "autoapp:app", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "--log-level", "warning"], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=1)  # noqa: S310 (our own loopback server)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("gunicorn did not start")
+    with serve(tmp_path, DATABASE_URL=database_url, WEB_CONCURRENCY="1",
+               MAIL_QUEUE_PATH=str(tmp_path / "mail")) as (base, _output):
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def _post(url, body):

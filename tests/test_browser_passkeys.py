@@ -13,12 +13,8 @@ Skipped, saying why, only where no Chromium is installed; CI installs it and fai
 import functools
 import http.server
 import json
-import os
 import pathlib
-import subprocess
-import sys
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,7 +25,7 @@ from sqlalchemy import select
 from app.entities import AuthSession
 from app.extensions import db
 from tests.chromium import NEEDS_CHROMIUM, headless_chromium
-from tests.net import free_port
+from tests.live_server import serve
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -64,27 +60,9 @@ def page():
 def live_server(database_url, tmp_path, page):
     """gunicorn serving autoapp:app on 127.0.0.1 with the test database, WebAuthn's RP ID `localhost` and the page's
     origin as the one WebAuthn and CORS accept; its mail queued in tmp_path. Stopped after the test."""
-    port = free_port()
-    env = {**os.environ, "GATEHOUSE_ENV": "development", "DATABASE_URL": database_url,
-           "SECRET_KEY": "browser-test-" + "k" * 32, "MAIL_QUEUE_PATH": str(tmp_path / "mail"),
-           "WEBAUTHN_RP_ID": "localhost", "WEBAUTHN_ORIGINS": page, "CORS_ORIGINS": page}
-    server = subprocess.Popen(  # noqa: S603 (a fixed command line)
-        [sys.executable, "-m", "gunicorn", "autoapp:app", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "--log-level", "warning"], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=1)  # noqa: S310 (our own loopback server)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("gunicorn did not start")
+    with serve(tmp_path, DATABASE_URL=database_url, WEB_CONCURRENCY="1", MAIL_QUEUE_PATH=str(tmp_path / "mail"),
+               WEBAUTHN_RP_ID="localhost", WEBAUTHN_ORIGINS=page, CORS_ORIGINS=page) as (base, _output):
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def _call(url, method="GET", body=None, token=None):
