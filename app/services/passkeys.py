@@ -50,7 +50,7 @@ from app.entities.types import utcnow
 from app.errors import AccountGone, FactorStateConflict, InvalidMfaToken, InvalidPasskeyResponse, NotFound
 from app.services.audit import NO_CLIENT, AuditService
 from app.services.mfa import MfaService
-from app.services.ports import Transactions, unit_of_work
+from app.services.ports import Transactions, raise_refusal, unit_of_work
 from app.services.random_tokens import new_token, token_digest
 from app.services.sign_in import SignInService
 from app.services.step_up import StepUpService
@@ -166,7 +166,7 @@ class PasskeyService:
             self.audit.record(uow, AuditEventType.PASSKEY_REGISTERED, user.id, client, passkey_id=passkey.id,
                               aaguid=passkey.aaguid, backed_up=passkey.backed_up)
             return passkey
-        return _raised(self.transactions.run(finish, "PasskeyService.register"))
+        return raise_refusal(self.transactions.run(finish, "PasskeyService.register"))
 
     @unit_of_work
     def list(self, uow, user_id):
@@ -236,7 +236,7 @@ class PasskeyService:
         outcome = self.transactions.run(finish, "PasskeyService.sign_in")
         if outcome is None:
             raise InvalidPasskeyResponse(_CEREMONY_GONE, status=401)
-        return self.sign_ins.result(_raised(outcome))
+        return self.sign_ins.result(raise_refusal(outcome))
 
     # --- passkeys as a second factor ---------------------------------------------------------------------------------
     def second_factor_options(self, mfa_token):
@@ -396,9 +396,3 @@ def _locked(uow, user_id):
         raise AccountGone()
     return user
 
-
-def _raised(outcome):
-    """`outcome` of a unit of work that returns the error it must raise once its writes are committed."""
-    if isinstance(outcome, Exception):
-        raise outcome
-    return outcome

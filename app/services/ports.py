@@ -283,6 +283,14 @@ class Transactions(abc.ABC):
         function's qualified name) names the use case in logs and metrics."""
 
 
+def raise_refusal(outcome):
+    """`outcome` of a unit of work that returns (instead of raising) the DomainError it must answer, so that what it
+    wrote on the way (an attempt count, an audit event, a spent ceremony) commits: raise it, else return `outcome`."""
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
 def unit_of_work(method):
     """Decorator of a service method `method(self, uow, *args, **kwargs)`: callers call `method(*args, **kwargs)`
     and each call is one unit of work run by `self.transactions` (a Transactions), named after the method."""

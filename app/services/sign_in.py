@@ -31,7 +31,7 @@ from app.errors import (
 from app.services.audit import NO_CLIENT, AuditService
 from app.services.mfa import MfaService
 from app.services.passwords import PasswordService
-from app.services.ports import Transactions
+from app.services.ports import Transactions, raise_refusal
 from app.services.random_tokens import new_token, token_digest
 from app.services.sessions import SessionService
 
@@ -140,10 +140,7 @@ class SignInService:
             self.audit.record(uow, AuditEventType.MFA_SUCCEEDED, user.id, client, factor=factor)
             return self.begin_strong(uow, user, challenge.method, client)
 
-        outcome = self.transactions.run(complete, "SignInService.complete")
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
+        return raise_refusal(self.transactions.run(complete, "SignInService.complete"))
 
     def begin_strong(self, uow, user, method, client):
         """A two-factor session for `user` (locked): its TokenResponse; records `login.succeeded`."""
@@ -184,8 +181,5 @@ class SignInService:
             self.audit.record(uow, AuditEventType.REAUTHENTICATED, user.id, client, acr=acr)
             return acr
 
-        outcome = self.transactions.run(reauthenticate, "SignInService.reauthenticate")
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
+        return raise_refusal(self.transactions.run(reauthenticate, "SignInService.reauthenticate"))
 
