@@ -6,6 +6,7 @@ once. Refresh tokens are stored only as SHA-256 digests: they are 256-bit random
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.entities.audit_event import IP_MAX_LENGTH, USER_AGENT_MAX_LENGTH
 from app.entities.types import UTCDateTime, utcnow
 from app.extensions import db
 
@@ -40,6 +41,11 @@ class AuthSession(db.Model):
     expires_at = mapped_column(UTCDateTime, nullable=False)
     revoked_at = mapped_column(UTCDateTime, nullable=True)
     revoke_reason: Mapped[str | None] = mapped_column(String(REVOKE_REASON_MAX_LENGTH), nullable=True)
+    # Where the session is used (GET /users/me/sessions): the client's address and User-Agent at sign-in, then at
+    # most once per ACTIVITY_INTERVAL (a minute) of use, with the time (app/services/activity.py).
+    last_used_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    ip_address: Mapped[str | None] = mapped_column(String(IP_MAX_LENGTH), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_MAX_LENGTH), nullable=True)
 
     @property
     def is_revoked(self):

@@ -91,6 +91,8 @@ class User(DerivedUserFacts, db.Model):
     # True while the account has an active second factor (a confirmed TOTP authenticator or a passkey): then a
     # password or social sign-in asks for it (app/services/mfa.py keeps this in step with the factors).
     mfa_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Opt-in (PATCH /users/me): mail the owner when a sign-in comes from a device none of their sessions came from.
+    sign_in_alerts: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     # Moved by `_touch_changed_users` whenever the user changes, role grants included: the ETag follows it.
     updated_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
