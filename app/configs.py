@@ -195,6 +195,12 @@ class BaseConfig:
         self.WEBAUTHN_ORIGINS = [o.strip() for o in env.str("WEBAUTHN_ORIGINS", "http://localhost:5000").split(",")
                                  if o.strip()]
         self.WEBAUTHN_CEREMONY_TTL = env.int("WEBAUTHN_CEREMONY_TTL", 300, validate=POSITIVE_SECONDS)
+        # Personal access tokens (app/services/personal_tokens.py): the longest expiry a token may be given
+        # (seconds, default 1 year), how many live tokens an account may hold, and whether a password reset (the
+        # mailed link, or an admin setting the password) revokes them as deactivation and logout-all do.
+        self.PAT_MAX_LIFETIME = env.int("PAT_MAX_LIFETIME", 365 * 86400, validate=POSITIVE_SECONDS)
+        self.PAT_MAX_PER_USER = env.int("PAT_MAX_PER_USER", 50, validate=at_least(1, "must be at least 1"))
+        self.PAT_REVOKE_ON_PASSWORD_RESET = env.bool("PAT_REVOKE_ON_PASSWORD_RESET", True)
 
     def _read_observability_settings(self, env):
         # Logs (docs/observability.md): "json" lines on stdout, or "text" lines (development).

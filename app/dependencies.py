@@ -4,11 +4,14 @@ from injector import Binder, singleton
 
 from app.mail import MailQueue, MailSender, QueuedMail
 from app.queries.audit import AuditQueries
+from app.queries.credentials import CredentialQueries
 from app.queries.health import DatabaseProbe
 from app.queries.users import UserQueries
 from app.services.account_mail import AccountMail
+from app.services.activity import ActivityService
 from app.services.audit import AuditService
 from app.services.auth import AuthService
+from app.services.bearer import BearerService
 from app.services.email_verification import EmailVerificationService, MailingUserEvents
 from app.services.events import UserEvents
 from app.services.health import HealthService
@@ -17,8 +20,10 @@ from app.services.one_time_tokens import OneTimeTokenService
 from app.services.passkeys import PasskeyService
 from app.services.password_reset import PasswordResetService
 from app.services.passwords import PasswordService
+from app.services.personal_tokens import PersonalTokenService
 from app.services.ports import Transactions
 from app.services.secret_box import SecretBox
+from app.services.service_accounts import ServiceAccountService
 from app.services.sessions import SessionService
 from app.services.sign_in import SignInService
 from app.services.social import IdTokenVerifier, SocialLoginService
@@ -28,11 +33,11 @@ from app.services.users import UserService
 from app.unit_of_work import SqlTransactions
 
 # The read side (app/queries/), and the mail queue (the unit of work writes to it, the mail commands read it).
-QUERIES = (UserQueries, AuditQueries, DatabaseProbe, MailQueue, QueuedMail, MailSender)
+QUERIES = (UserQueries, AuditQueries, CredentialQueries, DatabaseProbe, MailQueue, QueuedMail, MailSender)
 SERVICES = (PasswordService, AccessTokenService, AuditService, SessionService, AccountMail,
             OneTimeTokenService, EmailVerificationService, PasswordResetService, UserService, AuthService,
             IdTokenVerifier, SocialLoginService, HealthService, SecretBox, StepUpService, MfaService, SignInService,
-            PasskeyService)
+            PasskeyService, ActivityService, PersonalTokenService, ServiceAccountService, BearerService)
 
 
 def configure(binder: Binder):

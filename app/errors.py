@@ -245,6 +245,26 @@ class StepUpRequired(DomainError):
         self.extensions = {"acr_values": acr_values, "max_age": max_age}
 
 
+class InsufficientScope(DomainError):
+    """The bearer token lacks a scope the operation needs (RFC 6750 section 3.1 `insufficient_scope`): a personal
+    access token or a service account's token not given it, or `credentials` asked of a token that is not a
+    sign-in session. 403, with the scopes needed in `WWW-Authenticate` (`scope="..."`) and as the problem's
+    `scope` member."""
+
+    status = 403
+    slug = "insufficient-scope"
+    title = "Insufficient scope"
+    counts_as_failure = False
+
+    def __init__(self, scope):
+        super().__init__(f"This operation needs a token with the scope(s) {scope}; this token lacks some of them. "
+                         "Operations on sign-in credentials (scope credentials) need a signed-in session.")
+        self.headers = {"WWW-Authenticate": (
+            'Bearer realm="gatehouse", error="insufficient_scope", error_description="The access token lacks a '
+            f'scope this operation needs", scope="{scope}"')}
+        self.extensions = {"scope": scope}
+
+
 class MfaEnrolmentRequired(DomainError):
     """REQUIRE_MFA_FOR_ADMINS: an admin without a second factor may only enrol one (and read their account, sign
     out). 403."""

@@ -28,6 +28,7 @@ from werkzeug.routing.converters import IntegerConverter, NumberConverter, Unico
 
 from app.controllers import iter_resources
 from app.controllers.parsing import parser
+from app.entities.scope import Scope
 from app.injection import injected_arguments
 from app.media_types import FORM, JSON, PROBLEM_JSON
 
@@ -51,8 +52,19 @@ TAGS = [
     {"name": "operations", "description": "Liveness and readiness probes"},
 ]
 BEARER_SCHEME = {"type": "http", "scheme": "bearer",
-                 "description": "The `access_token` of POST /api/v1/auth/login (RFC 6750), sent as "
-                                "`Authorization: Bearer <access_token>`"}
+                 "description": "A bearer token (RFC 6750), sent as `Authorization: Bearer <token>`: the "
+                                "`access_token` of a sign-in (POST /api/v1/auth/login and the other sign-ins), which "
+                                "holds every scope; a personal access token (`gatehouse_pat_...`, POST "
+                                "/api/v1/users/me/tokens), which holds the scopes it was given; or a service "
+                                "account's access token (the `oauth2` scheme). Each operation lists the scopes it "
+                                "needs; a token without them gets 403 `insufficient_scope` (RFC 6750 3.1)."}
+OAUTH2_SCHEME = {"type": "oauth2",
+                 "description": "Service accounts (registered by an admin) obtain access tokens with the client "
+                                "credentials grant (RFC 6749 4.4); the scopes are the same for every kind of bearer "
+                                "token. `credentials` is held only by sign-in sessions.",
+                 "flows": {"clientCredentials": {
+                     "tokenUrl": "/api/v1/oauth/token",
+                     "scopes": {str(scope): scope.description for scope in Scope}}}}
 
 # Keywords of a Swagger 2.0 parameter or header object that belong in its `schema` in OpenAPI 3.
 SCHEMA_KEYWORDS = ("type", "format", "items", "default", "enum", "minimum", "maximum", "exclusiveMinimum",
@@ -206,6 +218,7 @@ def make_spec():
     )
     marshmallow.converter.add_parameter_attribute_function(schema_parameter_keywords)
     spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
+    spec.components.security_scheme("oauth2", OAUTH2_SCHEME)
     for tag in TAGS:
         spec.tag(tag)
     return spec

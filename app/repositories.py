@@ -1,11 +1,13 @@
 """The repositories of app/services/ports.py on SQLAlchemy: each works in the session of the unit of work that made
 it (app/unit_of_work.py), which joins the zope transaction. Locks are `SELECT ... FOR UPDATE` (row locks on
 MySQL/MariaDB; SQLite ignores them and the unit of work's `BEGIN IMMEDIATE` serializes writers instead)."""
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.entities import AuthSession, OneTimeToken, RefreshToken, SocialIdentity, User
+from app.entities.personal_access_token import PersonalAccessToken
 from app.entities.second_factor import MfaChallenge, Passkey, RecoveryCode, TotpFactor, WebAuthnCeremony
+from app.entities.service_account import ServiceAccount, ServiceAccountSecret
 from app.services import ports
 
 _SESSIONS = AuthSession.__table__.c
@@ -205,3 +207,55 @@ class SqlSecondFactorRepository(ports.SecondFactorRepository):
     def purge_expired(self, now):
         return sum(self.session.execute(delete(entity.__table__).where(entity.__table__.c.expires_at < now)).rowcount
                    for entity in (MfaChallenge, WebAuthnCeremony))
+
+
+_PATS = PersonalAccessToken.__table__
+_SESSION_TABLE = AuthSession.__table__
+# Activity updates, prepared once: conditional, so concurrent requests of one session or token write once.
+_RECORD_TOKEN_USE = (update(_PATS).where(_PATS.c.id == bindparam("token_id"), or_(
+    _PATS.c.last_used_at.is_(None), _PATS.c.last_used_at < bindparam("before"),
+    _PATS.c.last_used_from.is_(None), _PATS.c.last_used_from != bindparam("ip_address")))
+    .values(last_used_at=bindparam("now"), last_used_from=bindparam("ip_address")))
+_RECORD_SESSION_USE = (update(_SESSION_TABLE).where(_SESSION_TABLE.c.id == bindparam("session_id"),
+                                                    _SESSION_TABLE.c.last_used_at < bindparam("before"))
+                       .values(last_used_at=bindparam("now"), ip_address=bindparam("ip_address"),
+                               user_agent=bindparam("user_agent")))
+
+
+class SqlCredentialRepository(ports.CredentialRepository):
+    def __init__(self, session):
+        self.session = session
+
+    def personal_token(self, token_id):
+        return self.session.scalars(select(PersonalAccessToken).where(PersonalAccessToken.id == token_id)
+                                    .with_for_update()).first()
+
+    def live_personal_tokens(self, user_id, now):
+        return len(self.session.scalars(select(_PATS.c.id).where(
+            _PATS.c.user_id == user_id, _PATS.c.revoked_at.is_(None), _PATS.c.expires_at > now)).all())
+
+    def revoke_personal_tokens(self, user_id, reason, now):
+        tokens = self.session.scalars(select(PersonalAccessToken).where(
+            PersonalAccessToken.user_id == user_id, PersonalAccessToken.revoked_at.is_(None))).all()
+        for token in tokens:
+            token.revoke(reason, now)
+        return len(tokens)
+
+    def record_token_use(self, token_id, now, ip_address, before):
+        return self.session.execute(_RECORD_TOKEN_USE, {
+            "token_id": token_id, "now": now, "ip_address": ip_address, "before": before}).rowcount == 1
+
+    def record_session_use(self, session_id, now, ip_address, user_agent, before):
+        return self.session.execute(_RECORD_SESSION_USE, {
+            "session_id": session_id, "now": now, "ip_address": ip_address, "user_agent": user_agent,
+            "before": before}).rowcount == 1
+
+    def service_account(self, client_id):
+        return self.session.scalars(select(ServiceAccount).where(ServiceAccount.client_id == client_id)).first()
+
+    def service_account_secrets(self, account_id):
+        return self.session.scalars(select(ServiceAccountSecret).where(
+            ServiceAccountSecret.service_account_id == account_id).order_by(ServiceAccountSecret.id)).all()
+
+    def purge_expired_personal_tokens(self, now):
+        return self.session.execute(delete(_PATS).where(_PATS.c.expires_at < now)).rowcount

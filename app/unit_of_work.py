@@ -45,6 +45,7 @@ from app.extensions import db
 from app.mail import MailQueue
 from app.repositories import (
     SqlAuditEventRepository,
+    SqlCredentialRepository,
     SqlEntityRepository,
     SqlOneTimeTokenRepository,
     SqlSecondFactorRepository,
@@ -136,6 +137,7 @@ class SqlUnitOfWork(ports.UnitOfWork):
         self.social_identities = SqlSocialIdentityRepository(session)
         self.audit_events = SqlAuditEventRepository(session)
         self.second_factors = SqlSecondFactorRepository(session)
+        self.credentials = SqlCredentialRepository(session)
         self.entities = SqlEntityRepository(session)
         self.outbox = outbox
 

@@ -10,7 +10,7 @@ import pkgutil
 from flask import Blueprint
 
 from app.controllers import rate_limits, security
-from app.services.tokens import AccessTokenService
+from app.services.bearer import BearerService
 
 
 def _blueprints():
@@ -35,7 +35,7 @@ def register_blueprints(app, injector):
     and thread). Call after the injector is created (app/injection.py): FlaskInjector would otherwise wrap these
     views and build a resource per request (measured: docs/performance.md, "Per-request overheads").
     """
-    security.install(app, injector.get(AccessTokenService))
+    security.install(app, injector.get(BearerService))
     limiter = rate_limits.install(app)
     for name, prefix, resources in BLUEPRINTS:
         blueprint = Blueprint(name, __name__, url_prefix=prefix)

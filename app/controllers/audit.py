@@ -2,11 +2,12 @@
 from flask_apispec import doc, marshal_with, use_kwargs
 from injector import inject
 
-from app.controllers.docs import BEARER, LINK_HEADER, problems
+from app.controllers.docs import LINK_HEADER, problems
 from app.controllers.resource import ApiResource, next_page_link
+from app.controllers.security import requires
 from app.dto.audit import audit_event_list, audit_event_query
 from app.entities import Role
-from app.extensions import auth
+from app.entities.scope import Scope
 from app.services.audit import AuditService
 
 
@@ -17,8 +18,8 @@ class AuditEventCollection(ApiResource):
     def __init__(self, audit: AuditService):
         self.audit = audit
 
-    @auth.login_required(role=Role.ADMIN.value)
-    @doc(tags=["audit"], operationId="listAuditEvents", summary="List security events (admin)", security=BEARER,
+    @requires(Scope.ADMIN, role=Role.ADMIN.value)
+    @doc(tags=["audit"], operationId="listAuditEvents", summary="List security events (admin)",
          description="Logins (successful and failed), refresh token reuse, logouts, password changes and resets, "
                      "email verification, role and activation changes, deletions and social links, newest first. "
                      "Keyset pagination as on GET /users.",

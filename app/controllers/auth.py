@@ -4,10 +4,10 @@ from flask import url_for
 from flask_apispec import doc, marshal_with, use_kwargs
 from injector import inject
 
-from app.controllers.docs import BEARER, LOCATION_HEADER, PUBLIC, no_content_response, problems
+from app.controllers.docs import LOCATION_HEADER, PUBLIC, no_content_response, problems
 from app.controllers.rate_limits import bearer_user_key, email_key, rate_limited, refresh_token_key
 from app.controllers.resource import ApiResource, no_content
-from app.controllers.security import allowed_before_mfa_enrolment, client_info, current_session_id
+from app.controllers.security import allowed_before_mfa_enrolment, client_info, current_session_id, requires
 from app.dto.auth import (
     accepted,
     login_request,
@@ -21,6 +21,7 @@ from app.dto.auth import (
 )
 from app.dto.mfa import mfa_required_problem
 from app.dto.users import user_public
+from app.entities.scope import Scope
 from app.extensions import auth
 from app.services.auth import AuthService
 from app.services.email_verification import EmailVerificationService
@@ -110,8 +111,8 @@ class LogoutResource(ApiResource):
         self.sessions = sessions
 
     @allowed_before_mfa_enrolment
-    @auth.login_required
-    @doc(**TOKENS, operationId="logout", summary="End this session", security=BEARER,
+    @requires(Scope.CREDENTIALS)
+    @doc(**TOKENS, operationId="logout", summary="End this session",
          description="The bearer token's session ends: its access tokens and refresh tokens stop working at once.")
     @no_content_response("Signed out")
     @problems(401, 503)
@@ -128,8 +129,8 @@ class LogoutAllResource(ApiResource):
         self.sessions = sessions
 
     @allowed_before_mfa_enrolment
-    @auth.login_required
-    @doc(**TOKENS, operationId="logoutAll", summary="End every session of your account", security=BEARER,
+    @requires(Scope.CREDENTIALS)
+    @doc(**TOKENS, operationId="logoutAll", summary="End every session of your account",
          description="Every access and refresh token of the account, on every device, stops working at once.")
     @no_content_response("Signed out everywhere")
     @problems(401, 503)
@@ -191,9 +192,9 @@ class ResendVerificationResource(ApiResource):
 
     @allowed_before_mfa_enrolment
     @rate_limited(bearer_user_key)  # per account too: each call mails the account's address
-    @auth.login_required
+    @requires(Scope.PROFILE_WRITE)
     @doc(**TOKENS, operationId="resendVerificationEmail", summary="Send the verification email again",
-         security=BEARER, description="Replaces the previous token. Nothing is sent when the email is verified.")
+         description="Replaces the previous token. Nothing is sent when the email is verified.")
     @marshal_with(accepted, code=202, description="Sent (or nothing to send)")
     @problems(401, 429, 503)
     def post(self):

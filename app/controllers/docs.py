@@ -19,8 +19,7 @@ PROBLEM_DESCRIPTIONS = {
     429: "Too many attempts: wait the `Retry-After` seconds (limits: RATELIMIT_PER_ADDRESS, RATELIMIT_PER_ACCOUNT)",
     503: "The database, the mail queue or the identity provider's keys are unavailable; nothing was written",
 }
-BEARER = [{"bearerAuth": []}]
-PUBLIC = []  # `security: []`: no credentials needed (stated, so that a forgotten `security=BEARER` stands out)
+PUBLIC = []  # `security: []`: no credentials needed (stated; protected operations get theirs from `requires`)
 
 
 def header(description, required=False, **schema):

@@ -5,10 +5,10 @@ from flask_apispec import doc, marshal_with, use_kwargs
 from injector import inject
 
 from app.controllers.auth import NO_STORE, TOKENS
-from app.controllers.docs import BEARER, PUBLIC, no_content_response, problems
+from app.controllers.docs import PUBLIC, no_content_response, problems
 from app.controllers.rate_limits import bearer_user_key, mfa_user_key, rate_limited
 from app.controllers.resource import ApiResource, no_content
-from app.controllers.security import allowed_before_mfa_enrolment, client_info, current_session_id
+from app.controllers.security import allowed_before_mfa_enrolment, client_info, current_session_id, requires
 from app.dto.auth import token_response
 from app.dto.mfa import (
     code_request,
@@ -21,6 +21,7 @@ from app.dto.mfa import (
     totp_enrolment,
 )
 from app.entities import Role
+from app.entities.scope import Scope
 from app.extensions import auth
 from app.services.mfa import MfaService
 from app.services.sign_in import SignInService
@@ -40,8 +41,8 @@ class MfaStatusResource(ApiResource):
         self.mfa = mfa
 
     @allowed_before_mfa_enrolment
-    @auth.login_required
-    @doc(**MFA, operationId="getMfaStatus", summary="Your second factors", security=BEARER,
+    @requires(Scope.PROFILE_READ)
+    @doc(**MFA, operationId="getMfaStatus", summary="Your second factors",
          description="Whether sign-ins ask for a second factor, and which ones the account has.")
     @marshal_with(mfa_status, code=200)
     @problems(401, 503)
@@ -58,8 +59,8 @@ class TotpResource(ApiResource):
 
     @allowed_before_mfa_enrolment
     @rate_limited(bearer_user_key, failures_only=True)  # a wrong current_password is a password guess
-    @auth.login_required
-    @doc(**MFA, operationId="enrolTotp", summary="Start setting up an authenticator app (TOTP)", security=BEARER,
+    @requires(Scope.CREDENTIALS)
+    @doc(**MFA, operationId="enrolTotp", summary="Start setting up an authenticator app (TOTP)",
          description="Answers a new secret, its `otpauth://` URI and that URI as a QR code (SVG), once: put it in "
                      "an authenticator app, then confirm with a code from it (POST /users/me/mfa/totp/confirm). "
                      "Until confirmed nothing changes, and enrolling again replaces the pending secret. Needs "
@@ -82,9 +83,8 @@ class TotpConfirmResource(ApiResource):
 
     @allowed_before_mfa_enrolment
     @rate_limited(bearer_user_key, failures_only=True)
-    @auth.login_required
+    @requires(Scope.CREDENTIALS)
     @doc(**MFA, operationId="confirmTotp", summary="Activate your authenticator app with a code from it",
-         security=BEARER,
          description="From now on sign-ins ask for a code. Answers 10 new recovery codes, once: each works once "
                      "in place of a code. This session counts as two-factor authenticated. A wrong code is 403 "
                      "(rate limited); 409 when nothing is pending.")
@@ -104,8 +104,8 @@ class TotpDisableResource(ApiResource):
         self.mfa = mfa
 
     @rate_limited(bearer_user_key, failures_only=True)
-    @auth.login_required
-    @doc(**MFA, operationId="disableTotp", summary="Remove your authenticator app", security=BEARER,
+    @requires(Scope.CREDENTIALS)
+    @doc(**MFA, operationId="disableTotp", summary="Remove your authenticator app",
          description="Needs a current code (or a recovery code). " + STEP_UP + " Without a passkey left, sign-ins "
                      "stop asking for a second factor and the recovery codes are deleted. Audited.")
     @use_kwargs(code_request, location="json", required=True)
@@ -123,8 +123,8 @@ class RecoveryCodesResource(ApiResource):
     def __init__(self, mfa: MfaService):
         self.mfa = mfa
 
-    @auth.login_required
-    @doc(**MFA, operationId="regenerateRecoveryCodes", summary="Replace your recovery codes", security=BEARER,
+    @requires(Scope.CREDENTIALS)
+    @doc(**MFA, operationId="regenerateRecoveryCodes", summary="Replace your recovery codes",
          description="Answers 10 new codes, once; the earlier ones stop working. " + STEP_UP + " 409 without a "
                      "second factor.")
     @marshal_with(recovery_code_set, code=200, description="The recovery codes: shown once")
@@ -142,8 +142,8 @@ class UserMfaResource(ApiResource):
         self.mfa = mfa
         self.step_up = step_up
 
-    @auth.login_required(role=Role.ADMIN.value)
-    @doc(**MFA, operationId="resetUserMfa", summary="Remove every second factor of a user (admin)", security=BEARER,
+    @requires(Scope.ADMIN, Scope.CREDENTIALS, role=Role.ADMIN.value)
+    @doc(**MFA, operationId="resetUserMfa", summary="Remove every second factor of a user (admin)",
          description="For a user who lost their authenticator and recovery codes: deletes their authenticator, "
                      "passkeys and recovery codes, signs them out everywhere, and mails them. " + STEP_UP +
                      " Not your own (409): remove your own factors yourself. Audited with you as the actor.")
@@ -189,8 +189,8 @@ class ReauthenticateResource(ApiResource):
 
     @allowed_before_mfa_enrolment
     @rate_limited(bearer_user_key, failures_only=True)
-    @auth.login_required
-    @doc(**TOKENS, operationId="reauthenticate", security=BEARER,
+    @requires(Scope.CREDENTIALS)
+    @doc(**TOKENS, operationId="reauthenticate",
          summary="Re-authenticate in this session (step-up)",
          description="After a 401 `insufficient_user_authentication`: your password, and with a second factor a "
                      "current code (or a recovery code), make this session's authentication recent (and two-factor, "

@@ -9,10 +9,10 @@ from flask_apispec import doc, marshal_with, use_kwargs
 from injector import inject
 
 from app.controllers.auth import NO_STORE
-from app.controllers.docs import BEARER, LOCATION_HEADER, PUBLIC, no_content_response, problems
+from app.controllers.docs import LOCATION_HEADER, PUBLIC, no_content_response, problems
 from app.controllers.rate_limits import bearer_user_key, mfa_user_key, rate_limited
 from app.controllers.resource import ApiResource, no_content
-from app.controllers.security import allowed_before_mfa_enrolment, client_info, current_session_id
+from app.controllers.security import allowed_before_mfa_enrolment, client_info, current_session_id, requires
 from app.dto.auth import token_response
 from app.dto.passkeys import (
     mfa_passkey_complete,
@@ -24,6 +24,7 @@ from app.dto.passkeys import (
     passkey_request_options,
     passkey_sign_in,
 )
+from app.entities.scope import Scope
 from app.extensions import auth
 from app.services.passkeys import PasskeyService
 
@@ -40,8 +41,8 @@ class PasskeyRegistrationOptionsResource(ApiResource):
 
     @allowed_before_mfa_enrolment  # REQUIRE_MFA_FOR_ADMINS: a passkey is a way to enrol
     @rate_limited(bearer_user_key)
-    @auth.login_required
-    @doc(**PASSKEYS, operationId="startPasskeyRegistration", security=BEARER,
+    @requires(Scope.CREDENTIALS)
+    @doc(**PASSKEYS, operationId="startPasskeyRegistration",
          summary="Get the options to create a passkey",
          description="Answers a ceremony token and PublicKeyCredentialCreationOptionsJSON (WebAuthn Level 3 5.4): a "
                      "discoverable credential with user verification for WEBAUTHN_RP_ID, excluding your passkeys. "
@@ -63,8 +64,8 @@ class PasskeyCollection(ApiResource):
         self.passkeys = passkeys
 
     @allowed_before_mfa_enrolment
-    @auth.login_required
-    @doc(**PASSKEYS, operationId="listPasskeys", security=BEARER, summary="List your passkeys",
+    @requires(Scope.PROFILE_READ)
+    @doc(**PASSKEYS, operationId="listPasskeys", summary="List your passkeys",
          description="Oldest first. Neither keys nor credential IDs are shown.")
     @marshal_with(passkey_list, code=200, description="Your passkeys")
     @problems(401, 503)
@@ -73,8 +74,8 @@ class PasskeyCollection(ApiResource):
 
     @allowed_before_mfa_enrolment
     @rate_limited(bearer_user_key)
-    @auth.login_required
-    @doc(**PASSKEYS, operationId="registerPasskey", security=BEARER, summary="Register a passkey",
+    @requires(Scope.CREDENTIALS)
+    @doc(**PASSKEYS, operationId="registerPasskey", summary="Register a passkey",
          description="Verifies the credential against the ceremony (WebAuthn Level 3 7.1: challenge, origin in "
                      "WEBAUTHN_ORIGINS, RP ID, user presence and verification) and keeps its public key. The "
                      "account then has a second factor: password and social sign-ins ask for it, and this session "
@@ -97,8 +98,8 @@ class PasskeyItem(ApiResource):
     def __init__(self, passkeys: PasskeyService):
         self.passkeys = passkeys
 
-    @auth.login_required
-    @doc(**PASSKEYS, operationId="deletePasskey", security=BEARER, summary="Remove a passkey",
+    @requires(Scope.CREDENTIALS)
+    @doc(**PASSKEYS, operationId="deletePasskey", summary="Remove a passkey",
          description="Its credential stops signing in here (remove it from the authenticator too). Without another "
                      "passkey or TOTP authenticator the account has no second factor any more, and its recovery "
                      "codes go. Needs a recent sign-in, as creating one does (401 "

@@ -1,23 +1,55 @@
-"""Bearer authentication (RFC 6750) through Flask-HTTPAuth: token verification, roles, the second factor admins
-must have (REQUIRE_MFA_FOR_ADMINS), and 401/403 problems.
+"""Bearer authentication (RFC 6750) through Flask-HTTPAuth: token verification (sign-in sessions, personal access
+tokens, service accounts: app/services/bearer.py), roles, scopes (RFC 6750 3.1 `insufficient_scope`), the second
+factor admins must have (REQUIRE_MFA_FOR_ADMINS), and 401/403 problems.
+
+Every protected operation is decorated with `requires(scope, ..., role=...)`: it authenticates, checks the role and
+the scopes, and documents them in the OpenAPI document (`security`: the `bearerAuth` and `oauth2` schemes, with the
+scopes). tests/test_scopes.py walks the document and checks each operation enforces what it declares.
 
 `auth` (app/extensions.py) is one Flask-HTTPAuth object for every app in the process, its callbacks registered here
-once; `install` gives each app the AccessTokenService its injector built, and the callback verifies a token with
-the current app's.
+once; `install` gives each app the BearerService its injector built, and the callback verifies a token with the
+current app's.
 """
 import functools
 
 from flask import current_app, g, request
+from flask_apispec import doc
 
 from app.entities import Role
-from app.errors import MfaEnrolmentRequired
+from app.entities.scope import Scope, format_scopes
+from app.errors import InsufficientScope, MfaEnrolmentRequired
 from app.extensions import auth
 from app.problems import problem_response
 from app.services.audit import ClientInfo
-from app.services.tokens import AccessTokenService
+from app.services.bearer import BearerService
 
 BEARER_VERIFIER = "gatehouse.bearer_verifier"  # app.extensions key: the app's token verification
 ENROLMENT_MARKER = "__gatehouse_allowed_before_mfa_enrolment__"
+SCOPES_MARKER = "__gatehouse_scopes__"  # on a resource method: the frozenset of Scope it needs
+
+
+def requires(*scopes, role=None):
+    """Decorator of a resource method: a valid bearer token (401 otherwise), the Flask-HTTPAuth `role` when given
+    (403), and every scope of `scopes` (Scope members; 403 `insufficient_scope` naming them). A sign-in session's
+    token holds every scope; a personal access token or a service account's token only its own. Documents the
+    requirement as the operation's `security`: `bearerAuth` or `oauth2`, each with the scopes (OpenAPI 3.1 allows
+    role names on non-OAuth schemes)."""
+    needed = frozenset(Scope(scope) for scope in scopes)
+    if not needed:
+        raise ValueError("every protected operation names the scope it needs")
+    names = sorted(str(scope) for scope in needed)
+
+    def decorate(method):
+        @functools.wraps(method)
+        def scoped(*args, **kwargs):
+            granted = g.bearer.scopes
+            if granted is not None and not needed <= granted:
+                raise InsufficientScope(format_scopes(needed))
+            return method(*args, **kwargs)
+        protected = auth.login_required(role=role)(scoped)
+        setattr(protected, SCOPES_MARKER, needed)
+        return doc(security=[{"bearerAuth": names}, {"oauth2": names}])(protected)
+    return decorate
 
 
 def allowed_before_mfa_enrolment(method):
@@ -27,9 +59,9 @@ def allowed_before_mfa_enrolment(method):
     return method
 
 
-def install(app, tokens: AccessTokenService):
-    """Verify `app`'s bearer tokens with `tokens`, the AccessTokenService of its injector."""
-    app.extensions[BEARER_VERIFIER] = functools.partial(authenticate, tokens)
+def install(app, bearers: BearerService):
+    """Verify `app`'s bearer tokens with `bearers`, the BearerService of its injector."""
+    app.extensions[BEARER_VERIFIER] = functools.partial(authenticate, bearers)
 
 
 @auth.verify_token
@@ -38,17 +70,18 @@ def verify_token(token):
     return current_app.extensions[BEARER_VERIFIER](token)
 
 
-def authenticate(tokens: AccessTokenService, token):
-    """The User `token` names according to `tokens`, or None; records the outcome in `g` for the 401 challenge,
-    `current_session_id` and the access log."""
+def authenticate(bearers: BearerService, token):
+    """The user (a UserRow, or a service account's ServicePrincipal) `token` stands for according to `bearers`, or
+    None; records the Bearer in `g` for the scope check, `current_session_id`, `client_info` and the access log, and
+    the outcome for the 401 challenge."""
     if not token:
         g.bearer_error = None  # no credentials at all: RFC 6750 3.1 says no error code
         return None
-    claims = tokens.claims(token)
-    user = None if claims is None else tokens.user_for(claims)
-    g.bearer_error = None if user is not None else "invalid_token"
-    g.access_claims = claims if user is not None else None
-    g.user_id = user.id if user is not None else None  # for the access log line (app/observability/logs.py)
+    bearer = bearers.authenticate(token, ClientInfo(request.remote_addr, request.headers.get("User-Agent")))
+    g.bearer_error = None if bearer is not None else "invalid_token"
+    g.bearer = bearer
+    user = None if bearer is None else bearer.user
+    g.user_id = None if user is None else user.id  # for the access log line (app/observability/logs.py)
     if user is not None and _must_enrol_first(user):
         raise MfaEnrolmentRequired()
     return user
@@ -57,7 +90,8 @@ def authenticate(tokens: AccessTokenService, token):
 def _must_enrol_first(user):
     """True when REQUIRE_MFA_FOR_ADMINS refuses this request: `user` holds the admin role without a second factor,
     and the operation is not one marked `allowed_before_mfa_enrolment`."""
-    if user.mfa_enabled or not current_app.config["REQUIRE_MFA_FOR_ADMINS"] or Role.ADMIN.value not in user.roles:
+    if (getattr(user, "is_service_account", False) or user.mfa_enabled
+            or not current_app.config["REQUIRE_MFA_FOR_ADMINS"] or Role.ADMIN.value not in user.roles):
         return False
     view = current_app.view_functions.get(request.endpoint)
     method = getattr(getattr(view, "view_class", None), request.method.lower(), None)
@@ -65,14 +99,18 @@ def _must_enrol_first(user):
 
 
 def current_session_id():
-    """The session of the authenticated request's access token (call after `auth.login_required` let it in): the
-    claims checked at authentication, not decoded again (the token may expire in between)."""
-    return g.access_claims.session_id
+    """The sign-in session of the authenticated request's token (call after `requires` let it in), or None for a
+    personal access token or a service account: what authentication found, not decoded again (the token may expire
+    in between)."""
+    return g.bearer.session_id
 
 
 def client_info():
-    """ClientInfo of the current request, for the audit trail: address and User-Agent."""
-    return ClientInfo(request.remote_addr, request.headers.get("User-Agent"))
+    """ClientInfo of the current request, for the audit trail: address, User-Agent, and the credential when the
+    request authenticated with a personal access token or a service account."""
+    bearer = g.get("bearer")
+    return ClientInfo(request.remote_addr, request.headers.get("User-Agent"),
+                      None if bearer is None else bearer.credential)
 
 
 @auth.get_user_roles

@@ -5,7 +5,6 @@ from injector import inject
 
 from app.controllers.conditional import etag_headers, if_match_versions
 from app.controllers.docs import (
-    BEARER,
     ETAG_HEADER,
     IF_MATCH,
     IF_NONE_MATCH,
@@ -17,9 +16,10 @@ from app.controllers.docs import (
 )
 from app.controllers.rate_limits import bearer_user_key, rate_limited
 from app.controllers.resource import ApiResource, next_page_link, no_content
-from app.controllers.security import allowed_before_mfa_enrolment, client_info, current_session_id
+from app.controllers.security import allowed_before_mfa_enrolment, client_info, current_session_id, requires
 from app.dto.users import me_update, user_create, user_list, user_list_query, user_public, user_update
 from app.entities import Role
+from app.entities.scope import Scope
 from app.extensions import auth
 from app.services.step_up import StepUpService
 from app.services.users import UserService
@@ -47,8 +47,8 @@ class MeResource(ApiResource):
         self.step_up = step_up
 
     @allowed_before_mfa_enrolment
-    @auth.login_required
-    @doc(tags=["users"], operationId="getMe", summary="Get your own account", security=BEARER,
+    @requires(Scope.PROFILE_READ)
+    @doc(tags=["users"], operationId="getMe", summary="Get your own account",
          description="The user the bearer token belongs to. Supports If-None-Match.",
          params={"If-None-Match": IF_NONE_MATCH}, responses={**USER_RESPONSE, **NOT_MODIFIED})
     @marshal_with(user_public, code=200)
@@ -58,8 +58,8 @@ class MeResource(ApiResource):
         return user, 200, etag_headers(user)
 
     @rate_limited(bearer_user_key, failures_only=True)  # a wrong current_password is a password guess
-    @auth.login_required
-    @doc(tags=["users"], operationId="updateMe", summary="Change your name or password", security=BEARER,
+    @requires(Scope.PROFILE_WRITE)
+    @doc(tags=["users"], operationId="updateMe", summary="Change your name or password",
          description="Changing the password needs `current_password` and ends every session (this one too): "
                      "log in again. A wrong `current_password` is audited and counts against the account's rate "
                      "limit, like a failed login. Changing the password " + STEP_UP + ". Honours If-Match.",
@@ -82,8 +82,8 @@ class UserCollection(ApiResource):
     def __init__(self, users: UserService):
         self.users = users
 
-    @auth.login_required
-    @doc(tags=["users"], operationId="listUsers", summary="List and search users", security=BEARER,
+    @requires(Scope.USERS_READ)
+    @doc(tags=["users"], operationId="listUsers", summary="List and search users",
          description="Keyset pagination: pass `next_cursor` of a page as `cursor` (with the same filters and sort) "
                      "for the next one; the `Link` header carries that URL too. Filters combine with AND.",
          responses={200: {"description": "A page of users", "headers": LINK_HEADER}})
@@ -94,8 +94,8 @@ class UserCollection(ApiResource):
         page = self.users.list(**query)
         return page, 200, next_page_link("api.users", page, query)
 
-    @auth.login_required(role=ADMIN)
-    @doc(tags=["users"], operationId="createUser", summary="Create a user (admin)", security=BEARER,
+    @requires(Scope.USERS_WRITE, role=ADMIN)
+    @doc(tags=["users"], operationId="createUser", summary="Create a user (admin)",
          description="Roles default to `[\"user\"]`. Without `password` the account cannot log in with one.",
          responses={201: {"description": "The new user", "headers": {**LOCATION_HEADER, **ETAG_HEADER}}})
     @use_kwargs(user_create, location="json", required=True)
@@ -113,8 +113,8 @@ class UserItem(ApiResource):
         self.users = users
         self.step_up = step_up
 
-    @auth.login_required
-    @doc(tags=["users"], operationId="getUser", summary="Get a user", security=BEARER,
+    @requires(Scope.USERS_READ)
+    @doc(tags=["users"], operationId="getUser", summary="Get a user",
          description="Supports If-None-Match.",
          params={"If-None-Match": IF_NONE_MATCH}, responses={**USER_RESPONSE, **NOT_MODIFIED})
     @marshal_with(user_public, code=200)
@@ -123,8 +123,8 @@ class UserItem(ApiResource):
         user = self.users.get(user_id)
         return user, 200, etag_headers(user)
 
-    @auth.login_required(role=ADMIN)
-    @doc(tags=["users"], operationId="updateUser", summary="Change a user (admin)", security=BEARER,
+    @requires(Scope.USERS_WRITE, role=ADMIN)
+    @doc(tags=["users"], operationId="updateUser", summary="Change a user (admin)",
          description="A new password, deactivation or a removed role ends every session of the user; added roles "
                      "apply from the user's next request. A new email must be verified again. Admins cannot demote "
                      "or deactivate themselves (409). Changing the email, password, roles or activation " + STEP_UP +
@@ -140,8 +140,8 @@ class UserItem(ApiResource):
                                  client=client_info(), **changes)
         return user, 200, etag_headers(user)
 
-    @auth.login_required(role=ADMIN)
-    @doc(tags=["users"], operationId="deleteUser", summary="Delete a user (admin)", security=BEARER,
+    @requires(Scope.USERS_WRITE, Scope.CREDENTIALS, role=ADMIN)
+    @doc(tags=["users"], operationId="deleteUser", summary="Delete a user (admin)",
          description="Admins cannot delete themselves (409). Deleting " + STEP_UP + ". Honours If-Match.",
          params={"If-Match": IF_MATCH})
     @no_content_response("Deleted")

@@ -47,6 +47,15 @@ class AuditEventType(enum.StrEnum):
     PASSKEY_DELETED = "passkey.deleted"
     PASSKEY_LOGIN_FAILED = "passkey.login_failed"
     REAUTHENTICATED = "reauthenticated"
+    # Machine credentials (app/services/personal_tokens.py, app/services/service_accounts.py)
+    PERSONAL_TOKEN_CREATED = "personal_access_token.created"  # noqa: S105  (event names)
+    PERSONAL_TOKEN_REVOKED = "personal_access_token.revoked"  # noqa: S105
+    PERSONAL_TOKEN_NEW_ADDRESS = "personal_access_token.new_address"  # noqa: S105
+    SERVICE_ACCOUNT_CREATED = "service_account.created"
+    SERVICE_ACCOUNT_DELETED = "service_account.deleted"
+    SERVICE_ACCOUNT_SECRET_ADDED = "service_account.secret_added"  # noqa: S105
+    SERVICE_ACCOUNT_SECRET_DELETED = "service_account.secret_deleted"  # noqa: S105
+    CLIENT_AUTHENTICATION_FAILED = "client_credentials.failed"
 
     @classmethod
     def values(cls):

@@ -9,7 +9,7 @@ entity; both expose the same attribute names, so the same DTOs serialize either.
 """
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
 from app.entities.session import AuthSession
 from app.entities.user import DerivedUserFacts, RoleGrant, User, normalize_email
@@ -48,11 +48,16 @@ _ROLES = (select(func.group_concat(_GRANTS.c.role)).where(_GRANTS.c.user_id == _
 _COLUMNS = (_USERS.c.id, _USERS.c.email, _USERS.c.name, _ROLES, _USERS.c.is_active, _USERS.c.created_at,
             _USERS.c.updated_at, _USERS.c.token_version, _USERS.c.email_verified_at, _USERS.c.mfa_enabled)
 # Built once: a prepared statement's cache key is computed once, not on every request.
+USER_COLUMNS = _COLUMNS  # what a UserRow is built from (app/queries/credentials.py joins them to a token's)
 _BY_ID = select(*_COLUMNS).where(_USERS.c.id == bindparam("user_id"))
 _SESSIONS = AuthSession.__table__.c
-# Authentication: the user, only while the session named by the access token belongs to them and is not revoked.
-_BY_ID_IN_SESSION = _BY_ID.where(exists().where(and_(
-    _SESSIONS.id == bindparam("session_id"), _SESSIONS.user_id == _USERS.c.id, _SESSIONS.revoked_at.is_(None))))
+# Authentication: the user, only while the session named by the access token belongs to them and is not revoked,
+# with when the session was last used (app/services/activity.py refreshes that at most once a minute).
+_BY_ID_IN_SESSION = (select(*_COLUMNS, _SESSIONS.last_used_at.label("session_last_used_at"))
+                     .join_from(_USERS, _SESSIONS.id.table, and_(
+                         _SESSIONS.id == bindparam("session_id"), _SESSIONS.user_id == _USERS.c.id,
+                         _SESSIONS.revoked_at.is_(None)))
+                     .where(_USERS.c.id == bindparam("user_id")))
 
 
 # Step-up: when and how strongly a session was last authenticated.
@@ -86,9 +91,10 @@ class UserQueries:
         return None if row is None else UserRow.from_row(row)
 
     def in_session(self, user_id, session_id):
-        """The UserRow of `user_id` if session `session_id` is theirs and not revoked, else None (one query)."""
+        """(UserRow of `user_id`, when session `session_id` was last used: an aware datetime) if that session is
+        theirs and not revoked, else None (one query)."""
         row = read_connection().execute(_BY_ID_IN_SESSION, {"user_id": user_id, "session_id": session_id}).first()
-        return None if row is None else UserRow.from_row(row)
+        return None if row is None else (UserRow.from_row(row), row.session_last_used_at)
 
     def authentication(self, session_id):
         """(auth_time, acr) of live session `session_id`: when the user last proved who they are in it and the

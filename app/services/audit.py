@@ -28,6 +28,9 @@ class ClientInfo:
 
     ip_address: str | None = None
     user_agent: str | None = None
+    # The credential the request used when it was not a sign-in session: "personal_access_token:<id>" or
+    # "service_account:<client_id>"; recorded in the details of the events it causes.
+    credential: str | None = None
 
 
 NO_CLIENT = ClientInfo()
@@ -49,7 +52,10 @@ class AuditService:
 
     def record(self, uow, event_type, user_id=None, client=NO_CLIENT, actor_id=None, **details):
         """Add an `AuditEvent` of `event_type` (an AuditEventType) to unit of work `uow`. `details`: small
-        JSON-serializable values (never secrets). The listeners hear of it once `uow` commits."""
+        JSON-serializable values (never secrets); the credential of `client`, if any, is added as `credential`. The
+        listeners hear of it once `uow` commits."""
+        if client.credential:
+            details = {**details, "credential": client.credential}
         event = AuditEvent(type=str(event_type), user_id=user_id, actor_id=actor_id,
                            ip_address=(client.ip_address or None) and client.ip_address[:IP_MAX_LENGTH],
                            user_agent=(client.user_agent or None) and client.user_agent[:USER_AGENT_MAX_LENGTH],

@@ -7,7 +7,8 @@ these abstract classes only, never against SQLAlchemy sessions, zope transaction
 - `UnitOfWork` (one per attempt) holds the repositories the use case changes (`users`, `sessions`,
   `one_time_tokens`, `social_identities`, `audit_events`, and `entities` for any other entity), the `outbox` of
   mail that leaves only if the unit of work commits, and `after_commit` hooks. `second_factors` holds TOTP,
-  recovery codes, passkeys and the sign-ins and WebAuthn ceremonies waiting on them.
+  recovery codes, passkeys and the sign-ins and WebAuthn ceremonies waiting on them; `credentials` personal access
+  tokens, service accounts, and when sessions and tokens were last used.
 - The rules every implementation shares live here, once: the lock order (the user's row first: `UserRepository.lock`
   before anything touching the user's sessions or tokens, checked by `require_lock`).
 
@@ -243,6 +244,46 @@ class SecondFactorRepository(abc.ABC):
         """Delete the MfaChallenges and WebAuthnCeremonies that expired before `now`. Returns how many."""
 
 
+class CredentialRepository(abc.ABC):
+    """Personal access tokens, service accounts with their secrets, and the activity of sessions and tokens. Touch
+    a user's tokens only after locking the user (activity updates excepted: one row, no other lock held); add new
+    rows with `uow.entities.add`."""
+
+    @abc.abstractmethod
+    def personal_token(self, token_id):
+        """The PersonalAccessToken `token_id`, locked, or None."""
+
+    @abc.abstractmethod
+    def live_personal_tokens(self, user_id, now):
+        """How many personal access tokens of `user_id` are neither revoked nor expired at `now`."""
+
+    @abc.abstractmethod
+    def revoke_personal_tokens(self, user_id, reason, now):
+        """Revoke every unrevoked personal access token of `user_id` (`reason`: a short slug). Returns how many."""
+
+    @abc.abstractmethod
+    def record_token_use(self, token_id, now, ip_address, before):
+        """Set the token's `last_used_at` to `now` and `last_used_from` to `ip_address`, unless it was last used
+        at or after `before` from that same address (another request recorded it). Returns whether it wrote."""
+
+    @abc.abstractmethod
+    def record_session_use(self, session_id, now, ip_address, user_agent, before):
+        """Set the session's `last_used_at`, `ip_address` and `user_agent`, unless it was last used at or after
+        `before` (another request recorded it). Returns whether it wrote."""
+
+    @abc.abstractmethod
+    def service_account(self, client_id):
+        """The ServiceAccount with this client id, or None."""
+
+    @abc.abstractmethod
+    def service_account_secrets(self, account_id):
+        """The ServiceAccountSecrets of service account `account_id`, oldest first."""
+
+    @abc.abstractmethod
+    def purge_expired_personal_tokens(self, now):
+        """Delete personal access tokens that expired before `now`. Returns how many."""
+
+
 class Outbox(abc.ABC):
     """Mail that leaves only if the unit of work commits."""
 
@@ -261,6 +302,7 @@ class UnitOfWork(abc.ABC):
     social_identities: SocialIdentityRepository
     audit_events: AuditEventRepository
     second_factors: SecondFactorRepository
+    credentials: CredentialRepository
     entities: EntityRepository
     outbox: Outbox
 

@@ -13,7 +13,8 @@ from injector import inject
 
 from app.entities.session import AAL1, AAL2, ACR_RANK
 from app.entities.types import utcnow
-from app.errors import StepUpRequired
+from app.entities.scope import Scope
+from app.errors import InsufficientScope, StepUpRequired
 from app.queries.users import UserQueries
 
 
@@ -42,6 +43,10 @@ class StepUpService:
 
     def require(self, user, session_id):
         """Raise StepUpRequired (401, `insufficient_user_authentication`, with `acr_values` and `max_age`) unless
-        `satisfied(user, session_id)`."""
+        `satisfied(user, session_id)`. A token that is not a sign-in session (`session_id` None: a personal access
+        token, a service account) cannot re-authenticate: InsufficientScope (403) for the `credentials` scope only
+        sign-in sessions hold."""
+        if session_id is None:
+            raise InsufficientScope(str(Scope.CREDENTIALS))
         if not self.satisfied(user, session_id):
             raise StepUpRequired(self.needed(user), self.max_age)

@@ -61,11 +61,11 @@ class AccessTokenService:
         return AccessClaims(*values) if all(type(value) is int for value in values) else None
 
     def user_for(self, claims):
-        """The active user `claims` name, as a UserRow (one query, roles included), or None: no such user, an
-        inactive one, a token version the user has since moved past, or a revoked session (logout, logout-all,
-        reset, deactivation)."""
-        user = self.queries.in_session(claims.user_id, claims.session_id)
-        if user is None or not user.is_active or user.token_version != claims.version:
+        """(the active user `claims` name, as a UserRow with roles; when its session was last used, an aware
+        datetime) in one query, or None: no such user, an inactive one, a token version the user has since moved
+        past, or a revoked session (logout, logout-all, reset, deactivation)."""
+        found = self.queries.in_session(claims.user_id, claims.session_id)
+        if found is None or not found[0].is_active or found[0].token_version != claims.version:
             return None
-        return user
+        return found
 
