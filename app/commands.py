@@ -15,6 +15,7 @@ from app.errors import DomainError
 from app.mail import MailSender, QueuedMail
 from app.services.mfa import MfaService
 from app.services.one_time_tokens import OneTimeTokenService
+from app.services.personal_tokens import PersonalTokenService
 from app.services.sessions import SessionService
 from app.services.users import UserService
 
@@ -47,13 +48,14 @@ def create_admin(email, name, password):
 @click.command("purge-expired")
 @with_appcontext
 def purge_expired():
-    """Delete expired sessions (with their refresh tokens), expired mailed tokens, and expired pending second-factor
-    sign-ins and WebAuthn ceremonies. Run it daily from cron."""
+    """Delete expired sessions (with their refresh tokens), expired mailed tokens, expired pending second-factor
+    sign-ins and WebAuthn ceremonies, and expired personal access tokens. Run it daily from cron."""
     sessions = resolve(SessionService).purge_expired()
     mailed = resolve(OneTimeTokenService).purge_expired()
     pending = resolve(MfaService).purge_expired()
-    click.echo(f"Deleted {sessions} expired session(s), {mailed} expired mailed token(s) and {pending} expired "
-               "second-factor sign-in(s) or passkey ceremonies")
+    personal = resolve(PersonalTokenService).purge_expired()
+    click.echo(f"Deleted {sessions} expired session(s), {mailed} expired mailed token(s), {pending} expired "
+               f"second-factor sign-in(s) or passkey ceremonies and {personal} expired personal access token(s)")
 
 
 @click.command("send-mail")

@@ -6,6 +6,7 @@ from app.mail import MailQueue, MailSender, QueuedMail
 from app.queries.audit import AuditQueries
 from app.queries.credentials import CredentialQueries
 from app.queries.health import DatabaseProbe
+from app.queries.sessions import SessionQueries
 from app.queries.users import UserQueries
 from app.services.account_mail import AccountMail
 from app.services.activity import ActivityService
@@ -33,7 +34,8 @@ from app.services.users import UserService
 from app.unit_of_work import SqlTransactions
 
 # The read side (app/queries/), and the mail queue (the unit of work writes to it, the mail commands read it).
-QUERIES = (UserQueries, AuditQueries, CredentialQueries, DatabaseProbe, MailQueue, QueuedMail, MailSender)
+QUERIES = (UserQueries, AuditQueries, CredentialQueries, SessionQueries, DatabaseProbe, MailQueue, QueuedMail,
+           MailSender)
 SERVICES = (PasswordService, AccessTokenService, AuditService, SessionService, AccountMail,
             OneTimeTokenService, EmailVerificationService, PasswordResetService, UserService, AuthService,
             IdTokenVerifier, SocialLoginService, HealthService, SecretBox, StepUpService, MfaService, SignInService,

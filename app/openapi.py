@@ -48,6 +48,12 @@ TAGS = [
                                    "admin's reset"},
     {"name": "passkeys", "description": "Passkeys (WebAuthn Level 3): register, list, delete, sign in with one, or "
                                         "use one as the second factor"},
+    {"name": "tokens", "description": "Personal access tokens: scoped, expiring bearer tokens for scripts and CI "
+                                      "jobs; an admin's view of any user's"},
+    {"name": "service-accounts", "description": "Service accounts (admins): machine clients without a user that "
+                                                "obtain access tokens with the OAuth 2.0 client credentials grant "
+                                                "(RFC 6749 4.4) at POST /api/v1/oauth/token; their scopes and client "
+                                                "secrets, rotated without downtime"},
     {"name": "audit", "description": "The security audit trail (admins)"},
     {"name": "operations", "description": "Liveness and readiness probes"},
 ]

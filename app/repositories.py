@@ -59,6 +59,18 @@ class SqlSessionRepository(ports.SessionRepository):
             .where(_SESSIONS.user_id == user_id, _SESSIONS.revoked_at.is_(None))
             .values(revoked_at=now, revoke_reason=reason)).rowcount
 
+    def end_others(self, user_id, keep_session_id, reason, now):
+        others = [] if keep_session_id is None else [_SESSIONS.id != keep_session_id]
+        return self.session.execute(
+            update(AuthSession.__table__)
+            .where(_SESSIONS.user_id == user_id, _SESSIONS.revoked_at.is_(None), _SESSIONS.expires_at > now, *others)
+            .values(revoked_at=now, revoke_reason=reason)).rowcount
+
+    def recent_clients(self, user_id, since):
+        return [tuple(row) for row in self.session.execute(
+            select(_SESSIONS.ip_address, _SESSIONS.user_agent).distinct()
+            .where(_SESSIONS.user_id == user_id, _SESSIONS.last_used_at >= since))]
+
     def refresh_token_owner(self, digest):
         row = self.session.execute(_REFRESH_TOKEN_OWNER, {"digest": digest}).first()
         return None if row is None else tuple(row)

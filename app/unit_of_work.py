@@ -123,7 +123,7 @@ class MailOutbox(ports.Outbox):
         self.queue = queue
 
     def send(self, message):
-        self.queue.send(message.to, message.subject, message.body)
+        self.queue.send(message.to, message.subject, message.body, message.html)
 
 
 class SqlUnitOfWork(ports.UnitOfWork):

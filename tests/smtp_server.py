@@ -28,7 +28,14 @@ class Received:
 
     @property
     def body(self):
-        return self.message.get_content()
+        """The text/plain body, decoded (of a multipart/alternative message: its text/plain part)."""
+        return self.message.get_body(preferencelist=("plain",)).get_content()
+
+    @property
+    def html(self):
+        """The text/html part, decoded; None when the message has none."""
+        part = self.message.get_body(preferencelist=("html",))
+        return part.get_content() if part is not None else None
 
 
 class _RecordingHandler:

@@ -14,7 +14,8 @@ from app.services.passwords import PasswordService
 from app.services.tokens import ACCESS_TOKEN_SALT, AccessTokenService
 from tests.support import DEFAULT_PASSWORD, ApiClient
 
-USER_FIELDS = {"id", "email", "name", "roles", "is_active", "email_verified", "mfa_enabled", "created_at", "updated_at"}
+USER_FIELDS = {"id", "email", "name", "roles", "is_active", "email_verified", "mfa_enabled", "sign_in_alerts",
+               "created_at", "updated_at"}
 
 
 def test_register_creates_an_active_user_with_the_user_role(client):

@@ -296,6 +296,9 @@ def test_password_reset_sets_the_password_and_ends_every_session(mailroom, users
     events = room.audit_types(user.id)
     assert events.count("password.reset_requested") == 1
     assert events.count("password.reset") == 1
+    notice = room.the_message_to(user.email, "Your password was reset")  # one: the refused reuse mailed nothing
+    assert token not in notice.body
+    assert NEW_PASSWORD not in notice.body
     room.assert_nothing_sent()
 
 

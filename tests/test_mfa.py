@@ -4,6 +4,7 @@ operations, and REQUIRE_MFA_FOR_ADMINS. Every check drives the API as a client w
 authenticator app."""
 import datetime as dt
 import email
+import email.policy
 import os
 import re
 import time
@@ -91,14 +92,14 @@ def audit_types(app, user_id):
 
 
 def queued_mail(app, address):
-    """(subject, body) of each message queued for `address`, oldest first."""
+    """(subject, text/plain body) of each message queued for `address`, oldest first."""
     new = os.path.join(app.config["MAIL_QUEUE_PATH"], "new")
     found = []
     for name in sorted(os.listdir(new), key=lambda n: os.path.getmtime(os.path.join(new, n))):
         with open(os.path.join(new, name), "rb") as handle:
-            message = email.message_from_binary_file(handle)
+            message = email.message_from_binary_file(handle, policy=email.policy.default)
         if message["To"] == address:
-            found.append((message["Subject"], message.get_payload(decode=True).decode()))
+            found.append((message["Subject"], message.get_body(preferencelist=("plain",)).get_content()))
     return found
 
 

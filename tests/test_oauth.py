@@ -121,7 +121,10 @@ def test_the_form_and_json_endpoints_share_one_rotation_and_reuse_detection(app,
     pytest.param({"grant_type": "password", "username": "a@example.com", "password": "secret passphrase"},
                  "unsupported_grant_type", id="password grant"),
     pytest.param({"grant_type": "authorization_code", "code": "abc"}, "unsupported_grant_type", id="code grant"),
-    pytest.param({"grant_type": "client_credentials"}, "unsupported_grant_type", id="client credentials"),
+    pytest.param({"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": "abc"},
+                 "unsupported_grant_type", id="device code grant"),
+    pytest.param({"grant_type": "refresh_token", "client_id": "x\x01"}, "invalid_request",
+                 id="a client_id that is no VSCHAR"),
     pytest.param({"grant_type": "refresh_token"}, "invalid_request", id="no refresh_token"),
     pytest.param(grant(""), "invalid_request", id="empty refresh_token"),
     pytest.param(grant("x" * 513), "invalid_request", id="over-long refresh_token"),
@@ -246,10 +249,12 @@ def test_the_metadata_document_describes_the_endpoints(client):
         "issuer": "http://localhost",
         "token_endpoint": "http://localhost/api/v1/oauth/token",
         "revocation_endpoint": "http://localhost/api/v1/oauth/revoke",
-        "grant_types_supported": ["refresh_token"],
+        "grant_types_supported": ["refresh_token", "client_credentials"],
         "response_types_supported": [],  # required by RFC 8414 section 2; there is no authorization endpoint
-        "token_endpoint_auth_methods_supported": ["none"],
+        # public clients refresh; service accounts authenticate for the client credentials grant
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["none"],
+        "scopes_supported": ["admin", "users:read", "users:write"],  # what a service account can be granted
         "service_documentation": "http://localhost/swagger-ui/",
     }
     client.get(metadata["service_documentation"].removeprefix("http://localhost"), status=200)
@@ -268,11 +273,16 @@ def test_the_openapi_document_describes_form_requests_and_oauth_errors(client):
     spec = client.get("/openapi.json").json
     token = spec["paths"][TOKEN]["post"]
     form = token["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
-    assert set(form["required"]) == {"grant_type", "refresh_token"}
+    assert set(form["required"]) == {"grant_type"}  # the rest depends on the grant
+    assert {"refresh_token", "scope", "client_id", "client_secret"} <= set(form["properties"])
+    assert set(form["properties"]["grant_type"]["enum"]) == {"refresh_token", "client_credentials"}
+    assert "client_credentials" in token["description"]
+    assert "refresh_token" in token["description"]
     assert token["security"] == []
-    for path in (TOKEN, REVOKE):
-        for status in ("400", "429"):
+    for path, statuses in ((TOKEN, ("400", "401", "429")), (REVOKE, ("400", "429"))):
+        for status in statuses:
             assert set(spec["paths"][path]["post"]["responses"][status]["content"]) == {"application/json"}
+    assert token["responses"]["401"]["headers"]["WWW-Authenticate"]["required"] is True
     assert "content" not in spec["paths"][REVOKE]["post"]["responses"]["200"]
 
 

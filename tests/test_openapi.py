@@ -39,12 +39,14 @@ PUBLIC = {("/api/v1/auth/register", "post"), ("/api/v1/auth/login", "post"), ("/
 # Problem schemas: the generic one, and those that state the extension members of one kind of problem.
 PROBLEM_SCHEMAS = ("/Problem", "/MfaRequiredProblem")
 # Error responses that are not problem documents: the OAuth endpoints answer RFC 6749 5.2 errors (application/json).
-NOT_PROBLEMS = {("/api/v1/oauth/token", "400"), ("/api/v1/oauth/token", "429"), ("/api/v1/oauth/revoke", "400"),
-                ("/api/v1/oauth/revoke", "429")}
+NOT_PROBLEMS = {("/api/v1/oauth/token", "400"), ("/api/v1/oauth/token", "401"), ("/api/v1/oauth/token", "429"),
+                ("/api/v1/oauth/revoke", "400"), ("/api/v1/oauth/revoke", "429")}
 # Output fields the server does not always send, and why.
 OPTIONAL_OUTPUT_FIELDS = {
     ("UserList", "total"): "only with include_total=true",
     ("Problem", "errors"): "only on validation problems",
+    ("OAuthTokenResponse", "refresh_token"): "refresh_token grant only (RFC 6749 4.4.3: none for client credentials)",
+    ("OAuthTokenResponse", "scope"): "client_credentials grant only",
 }
 REDOCLY_CLI = "2.77.0"  # @redocly/cli, installed under test-artifacts/node by the lint test
 # The warnings `redocly lint --extends recommended` still gives, and why they stay (printed by the test).
@@ -299,7 +301,7 @@ def test_redocly_lint_recommended_finds_no_errors(spec, tmp_path):
     assert report["totals"]["errors"] == 0, result.stdout
 
 
-def test_bearer_is_an_http_scheme_and_every_operation_states_its_security(spec):
+def test_bearer_is_an_http_scheme_and_every_operation_states_its_security_and_scopes(spec):
     assert spec["components"]["securitySchemes"]["bearerAuth"] == {
         **spec["components"]["securitySchemes"]["bearerAuth"], "type": "http", "scheme": "bearer"}
     for path, method, operation in _operations_of(spec):
@@ -307,8 +309,14 @@ def test_bearer_is_an_http_scheme_and_every_operation_states_its_security(spec):
         if (path, method) in PUBLIC:
             assert operation["security"] == [], (method, path)
             continue
-        assert operation["security"] == [{"bearerAuth": []}], (method, path)
-        assert "401" in operation["responses"], (method, path)
+        scopes = operation["security"][0].get("bearerAuth")
+        assert scopes, (method, path)
+        assert operation["security"] == [{"bearerAuth": scopes}, {"oauth2": scopes}], (method, path)
+        assert {"401", "403"} <= set(operation["responses"]), (method, path)
+    # the scopes are those of the oauth2 scheme (tests/test_scopes.py checks each operation enforces its own)
+    flows = spec["components"]["securitySchemes"]["oauth2"]["flows"]
+    assert set(flows["clientCredentials"]["scopes"]) >= {"profile:read", "profile:write", "users:read",
+                                                          "users:write", "admin"}
 
 
 def test_responses_carry_content_of_their_own_media_type(spec):

@@ -8,8 +8,9 @@ PROBLEM_DESCRIPTIONS = {
     401: "Missing, invalid or expired bearer token, or wrong credentials (email and password, refresh token, "
          "ID token, second factor); on a sensitive operation, `insufficient_user_authentication` (RFC 9470): "
          "re-authenticate (POST /auth/reauthenticate) and retry",
-    403: "Authenticated, but lacking the required role, a second factor an admin must have "
-         "(`mfa-enrolment-required`), or the correct current password or code",
+    403: "Authenticated, but lacking the required role, a scope the operation needs (`insufficient_scope`, RFC "
+         "6750 3.1: a personal access token or a service account's token without it), a second factor an admin "
+         "must have (`mfa-enrolment-required`), or the correct current password or code",
     404: "No such resource (or identity provider)",
     409: "Conflicts with the current state (email taken, action on your own account)",
     412: "If-Match does not match the current ETag: the resource changed since it was read",
@@ -38,7 +39,8 @@ PROBLEM_HEADERS = {
                                      'with `acr_values` and `max_age` when a step-up is needed (RFC 9470 3)',
                                      required=True)},
     403: {"WWW-Authenticate": header('`Bearer realm="gatehouse", error="insufficient_scope"` when the role is '
-                                     "missing (RFC 6750 3.1)")},
+                                     'missing, with `scope="..."` naming the scopes needed when the token lacks '
+                                     "them (RFC 6750 3.1)")},
     429: RETRY_AFTER_HEADER,
     503: RETRY_AFTER_HEADER,
 }

@@ -15,6 +15,7 @@ import functools
 from flask import current_app, g, request
 from flask_apispec import doc
 
+from app.controllers.docs import problems
 from app.entities import Role
 from app.entities.scope import Scope, format_scopes
 from app.errors import InsufficientScope, MfaEnrolmentRequired
@@ -29,8 +30,8 @@ SCOPES_MARKER = "__gatehouse_scopes__"  # on a resource method: the frozenset of
 
 
 def requires(*scopes, role=None):
-    """Decorator of a resource method: a valid bearer token (401 otherwise), the Flask-HTTPAuth `role` when given
-    (403), and every scope of `scopes` (Scope members; 403 `insufficient_scope` naming them). A sign-in session's
+    """Decorator of a resource method: a valid bearer token (401 otherwise), every scope of `scopes` (Scope
+    members; 403 `insufficient_scope` naming them), and `role` when given (a role name; 403). A sign-in session's
     token holds every scope; a personal access token or a service account's token only its own. Documents the
     requirement as the operation's `security`: `bearerAuth` or `oauth2`, each with the scopes (OpenAPI 3.1 allows
     role names on non-OAuth schemes)."""
@@ -45,10 +46,13 @@ def requires(*scopes, role=None):
             granted = g.bearer.scopes
             if granted is not None and not needed <= granted:
                 raise InsufficientScope(format_scopes(needed))
+            # the role after the scopes: a token lacking a scope is told which one (RFC 6750 3.1)
+            if role is not None and role not in get_user_roles(auth.current_user()):
+                return auth_error(403)
             return method(*args, **kwargs)
-        protected = auth.login_required(role=role)(scoped)
+        protected = auth.login_required(scoped)
         setattr(protected, SCOPES_MARKER, needed)
-        return doc(security=[{"bearerAuth": names}, {"oauth2": names}])(protected)
+        return problems(401, 403)(doc(security=[{"bearerAuth": names}, {"oauth2": names}])(protected))
     return decorate
 
 

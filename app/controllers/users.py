@@ -20,6 +20,7 @@ from app.controllers.security import allowed_before_mfa_enrolment, client_info, 
 from app.dto.users import me_update, user_create, user_list, user_list_query, user_public, user_update
 from app.entities import Role
 from app.entities.scope import Scope
+from app.errors import InsufficientScope
 from app.extensions import auth
 from app.services.step_up import StepUpService
 from app.services.users import UserService
@@ -59,8 +60,11 @@ class MeResource(ApiResource):
 
     @rate_limited(bearer_user_key, failures_only=True)  # a wrong current_password is a password guess
     @requires(Scope.PROFILE_WRITE)
-    @doc(tags=["users"], operationId="updateMe", summary="Change your name or password",
-         description="Changing the password needs `current_password` and ends every session (this one too): "
+    @doc(tags=["users"], operationId="updateMe", summary="Change your name, password or sign-in alerts",
+         description="`sign_in_alerts`: mail me when a sign-in comes from a new device (browser, OS and network "
+                     "none of my sessions of the last SESSION_MAX_LIFETIME seconds came from); turning them off "
+                     "needs a sign-in session (403 `insufficient_scope` `credentials` for a token). "
+                     "Changing the password needs `current_password` and ends every session (this one too): "
                      "log in again. A wrong `current_password` is audited and counts against the account's rate "
                      "limit, like a failed login. Changing the password " + STEP_UP + ". Honours If-Match.",
          params={"If-Match": IF_MATCH}, responses=USER_RESPONSE)
@@ -70,6 +74,9 @@ class MeResource(ApiResource):
     def patch(self, **changes):
         if changes.get("password") is not None:
             self.step_up.require(auth.current_user(), current_session_id())
+        if changes.get("sign_in_alerts") is False and current_session_id() is None:
+            # a leaked token must not silence the alerts that would reveal its thief's sign-ins
+            raise InsufficientScope(str(Scope.CREDENTIALS))
         user = self.users.update_me(auth.current_user().id, expected_versions=if_match_versions(),
                                     client=client_info(), **changes)
         return user, 200, etag_headers(user)

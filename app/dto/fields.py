@@ -124,12 +124,14 @@ class UtcDateTime(fields.AwareDateTime):
     """An ISO 8601 date and time read as an aware datetime in UTC (without an offset: `default_timezone`, UTC). One
     whose UTC time falls outside the years 1 to 9999 (`9999-12-31T23:59:59-14:00`, `0001-01-01T00:00:00+14:00`) is
     invalid (ValidationError), rather than an OverflowError where it is converted for the database; so are digits
-    other than ASCII ones, which marshmallow's ISO 8601 pattern (`\\d`) would read."""
+    other than ASCII ones, which marshmallow's ISO 8601 pattern (`\\d`) would read, and control characters (a
+    trailing line break would pass its `$`)."""
 
     default_error_messages = {"out_of_range": "Must fall between the years 1 and 9999 in UTC."}
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str) and not value.isascii():
+        # isprintable: marshmallow's pattern ends in `$`, which also matches before a trailing line break
+        if isinstance(value, str) and not (value.isascii() and value.isprintable()):
             raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
         parsed = super()._deserialize(value, attr, data, **kwargs)
         try:

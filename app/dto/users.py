@@ -23,6 +23,8 @@ class UserPublic(Schema):
         "example": True, "description": "The owner proved they receive mail at `email`"})
     mfa_enabled = fields.Boolean(required=True, metadata={
         "example": False, "description": "Sign-ins ask for a second factor (an authenticator app or a passkey)"})
+    sign_in_alerts = fields.Boolean(required=True, metadata={
+        "example": False, "description": "The owner is mailed when a sign-in comes from a new device (opt-in)"})
     created_at = f.UtcIsoDateTime(required=True, metadata={"example": "2026-01-01T12:00:00+00:00"})
     updated_at = f.UtcIsoDateTime(required=True, metadata={"example": "2026-01-01T12:00:00+00:00"})
 
@@ -88,6 +90,8 @@ class MeUpdate(Schema):
     """PATCH /users/me body: `current_password` is required to change the password."""
 
     name = f.name()
+    sign_in_alerts = f.boolean(metadata={"description": "Mail me when a sign-in comes from a device none of my "
+                                                        "recent sessions came from."})
     password = f.password()
     current_password = f.password_to_check()
 

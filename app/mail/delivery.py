@@ -2,13 +2,15 @@
 
 `MailSender.deliver` hands every committed message to the SMTP server (`MAIL_SERVER`, `MAIL_PORT`, ...) through
 repoze.sendmail's QueueProcessor and returns a DeliveryReport: what went out, what did not and why (one line per
-message, no traceback), and how many messages are left. The subclasses here fix three behaviours of repoze.sendmail
-4.5: its own lock files taken for messages (app/mail/maildir.py), a failed message held back for 3 hours, and a
-recipient refused for good retried forever.
+message, no traceback), and how many messages are left. The subclasses here fix five behaviours of repoze.sendmail
+4.5: its own lock files taken for messages (app/mail/maildir.py), a failed message held back for 3 hours, a
+recipient refused for good retried forever, messages sent with bare LF line ends, and UTF-8 parts relabelled
+"us-ascii" (`_SMTPMailer`).
 """
 import contextlib
 import logging
 import os
+import re
 import smtplib
 import sys
 from dataclasses import dataclass
@@ -66,7 +68,7 @@ class MailSender:
     def mailer(self):
         """The repoze.sendmail SMTPMailer for the configured server (STARTTLS or implicit TLS when asked)."""
         c = self._config
-        return SMTPMailer(hostname=c["MAIL_SERVER"], port=c["MAIL_PORT"], username=c["MAIL_USERNAME"] or None,
+        return _SMTPMailer(hostname=c["MAIL_SERVER"], port=c["MAIL_PORT"], username=c["MAIL_USERNAME"] or None,
                           password=c["MAIL_PASSWORD"] or None, no_tls=not (c["MAIL_USE_TLS"] or c["MAIL_USE_SSL"]),
                           force_tls=c["MAIL_USE_TLS"], ssl=c["MAIL_USE_SSL"])
 
@@ -83,6 +85,45 @@ class MailSender:
         processor = _QueueProcessor(self.mailer(), self.queue_path, self.server)
         processor.send_messages()
         return DeliveryReport(self.server, processor.delivered, processor.failures, count_queued(self.queue_path))
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+class _CrlfLines:
+    """An smtplib connection that sends a bytes message with CRLF line ends, as RFC 5321 (2.3.8) requires: smtplib
+    converts only str messages, and repoze.sendmail hands it bytes with bare LF line ends. Strict servers refuse
+    bare LF (Postfix's smtpd_forbid_bare_newline, against SMTP smuggling), and aiosmtpd reads such a message as one
+    line, refused (500 Line too long) once it passes 1000 bytes."""
+
+    def sendmail(self, from_addr, to_addrs, msg, *args, **kwargs):
+        if isinstance(msg, bytes):
+            msg = _LINE_END.sub(b"\r\n", msg)
+        return super().sendmail(from_addr, to_addrs, msg, *args, **kwargs)
+
+
+class _SMTP(_CrlfLines, smtplib.SMTP):
+    pass
+
+
+class _SMTPSSL(_CrlfLines, smtplib.SMTP_SSL):
+    pass
+
+
+class _SMTPMailer(SMTPMailer):
+    """repoze.sendmail's SMTPMailer, sending CRLF line ends (`_CrlfLines`) and keeping the charset of each text
+    part: repoze's encode_message labels a part without a Charset object (every part of a message parsed back from
+    the queue) "us-ascii", which garbles a UTF-8 body; the charset its Content-Type declares is set on it first."""
+
+    smtp = _SMTP
+    smtp_ssl = _SMTPSSL
+
+    def send(self, fromaddr, toaddrs, message):
+        for part in message.walk():
+            charset = None if part.is_multipart() else part.get_content_charset()
+            if charset and part.get_charset() is None:
+                part.set_charset(charset)
+        super().send(fromaddr, toaddrs, message)
 
 
 class _QueueProcessor(QueueProcessor):

@@ -6,6 +6,7 @@ database commits first, in its vote; the file is moved into `new/` in tpc_finish
 it. A failure to write the file raises inside the transaction, which then rolls the database work back.
 """
 import logging
+from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import parseaddr
 
@@ -21,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 
 class MailQueue:
-    """Queues plain-text messages in the current transaction. Stateless apart from settings: bind as singleton.
+    """Queues messages (plain text, with an optional HTML alternative) in the current transaction. Stateless apart
+    from settings: bind as singleton.
 
     Settings: `MAIL_QUEUE_PATH` (the Maildir, created here when missing; a failure to create it is logged and
     reported again, as DependencyUnavailable, by the first `send`) and `MAIL_DEFAULT_SENDER` (the From header, an
@@ -39,14 +41,16 @@ class MailQueue:
         except OSError as error:  # reported again, as a 503, by the first send
             logger.warning("mail queue %s cannot be created: %s", self.queue_path, error)
 
-    def send(self, to, subject, body):
-        """Queue a text/plain message to `to` (one address, a str) in the current transaction; returns its
-        Message-Id (a str, `<...@host>`), or None, sending nothing, for an address the transport cannot carry (a
-        non-ASCII local part: that needs SMTPUTF8, RFC 6531).
+    def send(self, to, subject, body, html=None):
+        """Queue a message to `to` (one address, a str) in the current transaction; returns its Message-Id (a str,
+        `<...@host>`), or None, sending nothing, for an address the transport cannot carry (a non-ASCII local part:
+        that needs SMTPUTF8, RFC 6531).
 
-        The message is RFC 5322 with a MIME (RFC 2045) UTF-8 text/plain body: From is MAIL_DEFAULT_SENDER, To is
-        `to` with its domain in IDNA (punycode) form, Subject is `subject` (RFC 2047-encoded when not ASCII); Date
-        and Message-Id are added by repoze.sendmail. `subject` and `body` are str.
+        The message is RFC 5322 with MIME (RFC 2045) UTF-8 base64 bodies: `body` (a str) as text/plain, or, with
+        `html` (a str: an HTML document), a multipart/alternative of `body` as text/plain first and `html` as
+        text/html second (RFC 2046 5.1.4: the last part is the preferred one; text-only readers show the first).
+        From is MAIL_DEFAULT_SENDER, To is `to` with its domain in IDNA (punycode) form, Subject is `subject`
+        (RFC 2047-encoded when not ASCII); Date and Message-Id are added by repoze.sendmail.
 
         Raises DependencyUnavailable when the queue cannot be written (full disk, permissions, not a Maildir):
         raised inside the caller's unit of work, it aborts the database work too.
@@ -55,8 +59,7 @@ class MailQueue:
         if to is None:
             logger.warning("not mailing an address with a non-ASCII local part (needs SMTPUTF8)")
             return None
-        # A compat32 message: repoze.sendmail folds long headers itself, which EmailMessage's policy refuses.
-        message = MIMEText(body, "plain", "utf-8")
+        message = _mime(body, html)
         message["From"] = self.sender
         message["To"] = to
         message["Subject"] = subject
@@ -65,6 +68,23 @@ class MailQueue:
         except (OSError, NotAMaildir) as error:
             logger.error("mail queue %s is not writable: %s", self.queue_path, error.__class__.__name__)
             raise DependencyUnavailable("Mail cannot be queued right now; nothing was changed. Try again.") from error
+
+
+def _mime(body, html):
+    """The MIME structure of a message: text/plain `body`, or multipart/alternative of it and text/html `html`;
+    each text part UTF-8, base64 (the MIMEText default for UTF-8).
+
+    Compat32 MIME classes, not `EmailMessage.set_content`/`add_alternative`: repoze.sendmail rewrites every header
+    in place, folded, which EmailMessage's policy refuses, and gives a part without a charset (as a re-parsed
+    EmailMessage's parts are) "us-ascii", garbling its UTF-8 body. MIMEText parts carry their charset."""
+    text = MIMEText(body, "plain", "utf-8")
+    if html is None:
+        return text
+    message = MIMEMultipart("alternative")
+    for part in (text, MIMEText(html, "html", "utf-8")):
+        del part["MIME-Version"]  # the message's own header says it; parts need none (RFC 2045 4)
+        message.attach(part)
+    return message
 
 
 def _ascii_address(address):

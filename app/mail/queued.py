@@ -50,7 +50,8 @@ class QueuedMessage:
         return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)  # "-0000": UTC
 
     def text(self):
-        """The text/plain body, decoded (a str; "" when the message has none)."""
+        """The text/plain body, decoded (a str; "" when the message has none): of a multipart/alternative message
+        with an HTML part too, its text/plain part."""
         part = self.message.get_body(preferencelist=("plain",))
         return part.get_content() if part is not None else ""
 

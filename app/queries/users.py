@@ -32,12 +32,14 @@ class UserRow(DerivedUserFacts):
     token_version: int
     email_verified_at: object = None
     mfa_enabled: bool = False
+    sign_in_alerts: bool = False
 
     @classmethod
     def from_row(cls, row):
         """Build from a row of the statements below."""
         return cls(row.id, row.email, row.name, sorted(row.roles.split(",")) if row.roles else [], row.is_active,
-                   row.created_at, row.updated_at, row.token_version, row.email_verified_at, row.mfa_enabled)
+                   row.created_at, row.updated_at, row.token_version, row.email_verified_at, row.mfa_enabled,
+                   row.sign_in_alerts)
 
 
 _USERS = User.__table__
@@ -46,7 +48,8 @@ _GRANTS = RoleGrant.__table__
 _ROLES = (select(func.group_concat(_GRANTS.c.role)).where(_GRANTS.c.user_id == _USERS.c.id)
           .correlate(_USERS).scalar_subquery().label("roles"))
 _COLUMNS = (_USERS.c.id, _USERS.c.email, _USERS.c.name, _ROLES, _USERS.c.is_active, _USERS.c.created_at,
-            _USERS.c.updated_at, _USERS.c.token_version, _USERS.c.email_verified_at, _USERS.c.mfa_enabled)
+            _USERS.c.updated_at, _USERS.c.token_version, _USERS.c.email_verified_at, _USERS.c.mfa_enabled,
+            _USERS.c.sign_in_alerts)  # a new column goes last, as its UserRow field (from_row builds positionally)
 # Built once: a prepared statement's cache key is computed once, not on every request.
 USER_COLUMNS = _COLUMNS  # what a UserRow is built from (app/queries/credentials.py joins them to a token's)
 _BY_ID = select(*_COLUMNS).where(_USERS.c.id == bindparam("user_id"))

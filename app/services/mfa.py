@@ -150,7 +150,7 @@ class MfaService:
         """Activate the pending TOTP enrolment of `user_id` with a current `code` from it: the account then has a
         second factor (sign-ins ask for it), the caller's session `session_id` counts as two-factor authenticated
         now, and new recovery codes are made. Returns the list of RECOVERY_CODE_COUNT recovery codes (shown once).
-        Records `mfa.totp_enrolled`.
+        Records `mfa.totp_enrolled` and mails the user a notice.
 
         Raises FactorStateConflict (nothing pending, or already active), InvalidSecondFactor (403: wrong code),
         AccountGone.
@@ -167,12 +167,13 @@ class MfaService:
         if session is not None and session.user_id == user.id:
             session.reauthenticated(AAL2)
         self.audit.record(uow, AuditEventType.MFA_TOTP_ENROLLED, user.id, client)
+        uow.outbox.send(self.mail.totp_enabled(user, client))
         return self._new_recovery_codes(uow, user, client)
 
     def disable_totp(self, user, session_id, code, client=NO_CLIENT):
         """Remove the TOTP factor of `user` (the caller, a UserRow) with a current `code` from it (or a recovery
         code), after a recent two-factor authentication in session `session_id`. Recovery codes go too when no
-        passkey remains. Records `mfa.totp_disabled`.
+        passkey remains. Records `mfa.totp_disabled` and mails the user a notice.
 
         Raises StepUpRequired, FactorStateConflict (no active TOTP), InvalidSecondFactor (403), AccountGone.
         """
@@ -188,6 +189,7 @@ class MfaService:
             uow.entities.delete(factor)
             self.sync_mfa_enabled(uow, stored, removed_totp=True)
             self.audit.record(uow, AuditEventType.MFA_TOTP_DISABLED, stored.id, client)
+            uow.outbox.send(self.mail.totp_disabled(stored, client))
             return True
         if not self.transactions.run(disable, "MfaService.disable_totp"):
             raise InvalidSecondFactor(status=403)
@@ -196,14 +198,15 @@ class MfaService:
     def regenerate_recovery_codes(self, user, session_id, client=NO_CLIENT):
         """Replace every recovery code of `user` (the caller, a UserRow) after a recent authentication in session
         `session_id` (two-factor when the account has a second factor) and return the new ones (shown once).
-        Records `mfa.recovery_codes_generated`. Raises StepUpRequired, FactorStateConflict (no second factor: codes
-        would recover nothing), AccountGone."""
+        Records `mfa.recovery_codes_generated` and mails the user a notice (without the codes). Raises
+        StepUpRequired, FactorStateConflict (no second factor: codes would recover nothing), AccountGone."""
         self.step_up.require(user, session_id)
 
         def regenerate(uow):
             stored = _locked(uow, user.id)
             if not stored.mfa_enabled:
                 raise FactorStateConflict("Recovery codes stand in for a second factor: enrol one first.")
+            uow.outbox.send(self.mail.recovery_codes_regenerated(stored, client))
             return self._new_recovery_codes(uow, stored, client)
         return self.transactions.run(regenerate, "MfaService.regenerate_recovery_codes")
 
@@ -228,7 +231,7 @@ class MfaService:
         if uow.second_factors.delete_recovery_code(user.id, recovery_code_digest(code)):
             remaining = len(uow.second_factors.recovery_codes(user.id))
             self.audit.record(uow, AuditEventType.MFA_RECOVERY_CODE_USED, user.id, client, remaining=remaining)
-            uow.outbox.send(self.mail.recovery_code_used(user, remaining))
+            uow.outbox.send(self.mail.recovery_code_used(user, remaining, client))
             return "recovery_code"
         return None
 

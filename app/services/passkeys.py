@@ -48,6 +48,7 @@ from app.entities.second_factor import CREDENTIAL_ID_MAX_BYTES, Passkey, WebAuth
 from app.entities.session import AAL2
 from app.entities.types import utcnow
 from app.errors import AccountGone, FactorStateConflict, InvalidMfaToken, InvalidPasskeyResponse, NotFound
+from app.services.account_mail import AccountMail
 from app.services.audit import NO_CLIENT, AuditService
 from app.services.mfa import MfaService
 from app.services.ports import Transactions, raise_refusal, unit_of_work
@@ -81,8 +82,9 @@ class PasskeyService:
 
     @inject
     def __init__(self, config: Config, transactions: Transactions, sign_in: SignInService, mfa: MfaService,
-                 step_up: StepUpService, audit: AuditService):
+                 step_up: StepUpService, audit: AuditService, mail: AccountMail):
         self.transactions = transactions
+        self.mail = mail
         self.sign_ins = sign_in
         self.mfa = mfa
         self.step_up = step_up
@@ -127,7 +129,7 @@ class PasskeyService:
         py_webauthn supports, "none" or a verifiable attestation). Stores the Passkey named `name` and returns it;
         the account has a second factor from now on (`users.mfa_enabled`), and the caller's session `session_id`
         counts as two-factor authenticated now (the registration verified the user), as a TOTP confirmation does.
-        Records `passkey.registered`.
+        Records `passkey.registered` and mails the user a notice.
 
         Raises InvalidPasskeyResponse (400: an unknown, expired, used or someone else's ceremony, a response that
         does not verify, a credential ID over 1023 bytes or registered already; the ceremony is used up all the
@@ -165,6 +167,7 @@ class PasskeyService:
                 session.reauthenticated(AAL2, now)
             self.audit.record(uow, AuditEventType.PASSKEY_REGISTERED, user.id, client, passkey_id=passkey.id,
                               aaguid=passkey.aaguid, backed_up=passkey.backed_up)
+            uow.outbox.send(self.mail.passkey_added(user, passkey.name, client))
             return passkey
         return raise_refusal(self.transactions.run(finish, "PasskeyService.register"))
 
@@ -177,7 +180,7 @@ class PasskeyService:
         """Remove passkey `passkey_id` of `user` (the caller, a UserRow) after a recent enough authentication in
         session `session_id`. Its credential no longer signs in (the authenticator keeps it: the user removes it
         there). Without another passkey or TOTP, the account has no second factor any more and its recovery codes go
-        (MfaService.sync_mfa_enabled). Records `passkey.deleted`.
+        (MfaService.sync_mfa_enabled). Records `passkey.deleted` and mails the user a notice.
 
         Raises StepUpRequired, NotFound (404: no such passkey, or someone else's), AccountGone.
         """
@@ -188,9 +191,11 @@ class PasskeyService:
             passkey = uow.entities.get(Passkey, passkey_id, lock=True)
             if passkey is None or passkey.user_id != stored.id:
                 raise NotFound(f"You have no passkey with id {passkey_id}.")
+            name = passkey.name  # read before the row goes
             uow.entities.delete(passkey)
             self.mfa.sync_mfa_enabled(uow, stored)
             self.audit.record(uow, AuditEventType.PASSKEY_DELETED, stored.id, client, passkey_id=passkey_id)
+            uow.outbox.send(self.mail.passkey_removed(stored, name, client))
         self.transactions.run(delete, "PasskeyService.delete")
 
     # --- signing in with a passkey -----------------------------------------------------------------------------------

@@ -72,7 +72,8 @@ class PasswordResetService:
 
     @unit_of_work
     def confirm(self, uow, token, new_password, client=NO_CLIENT):
-        """Set `new_password` on the account the token was sent for, end all its sessions, record `password.reset`.
+        """Set `new_password` on the account the token was sent for, end all its sessions, record `password.reset`
+        and mail the account a notice (AccountMail.password_reset_done).
 
         Raises InvalidOneTimeToken (unknown, expired, used, superseded, account inactive or its email changed) or
         ValidationFailed (password policy). A rejected password aborts the transaction, which undoes the token's
@@ -83,7 +84,9 @@ class PasswordResetService:
             raise InvalidOneTimeToken()
         self.passwords.check_policy(new_password, user.email, field="new_password")
         user.password_hash = self.passwords.hash(new_password)
+        uow.outbox.send(self.mail.password_reset_done(user, client))
         if user.email_verified_at is None:
             user.email_verified_at = utcnow()
-        self.sessions.sign_out_everywhere(uow, user, "password_reset", client)
+        self.sessions.sign_out_everywhere(uow, user, "password_reset", client,
+                                          personal_tokens=self.sessions.ends_tokens_on_reset)
         self.audit.record(uow, AuditEventType.PASSWORD_RESET, user.id, client)

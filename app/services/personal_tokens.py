@@ -6,7 +6,7 @@ secret scanners can recognise leaked ones by the prefix and tell real ones from 
 GitHub's token format does. It is shown once; only its SHA-256 digest is stored. A token works while it is
 unrevoked, unexpired (an expiry is required, at most PAT_MAX_LIFETIME seconds away) and its owner is active. What
 signs the owner out everywhere revokes it: deactivation, a removed role, logout-all, a takeover-proof social link,
-an admin's second-factor reset, and, when PAT_REVOKE_ON_PASSWORD_RESET (default), a password reset.
+and, when PAT_REVOKE_ON_PASSWORD_RESET (default), a password reset (the mailed link, or an admin setting it).
 """
 import datetime as dt
 import secrets

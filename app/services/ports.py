@@ -31,12 +31,13 @@ class LockOrderViolation(RuntimeError):
 
 @dataclass(frozen=True)
 class OutgoingMessage:
-    """A plain-text mail message to one recipient: `to` (an address), `subject`, `body` (text, lines ending in
-    "\\n")."""
+    """A mail message to one recipient: `to` (an address), `subject`, `body` (plain text, lines ending in "\\n")
+    and `html`, an optional HTML alternative of the same content (a whole document, a str; None: text only)."""
 
     to: str
     subject: str
     body: str
+    html: str | None = None
 
 
 class UserRepository(abc.ABC):
@@ -106,6 +107,16 @@ class SessionRepository(abc.ABC):
     @abc.abstractmethod
     def end_all(self, user_id, reason, now):
         """Revoke every live session of `user_id` at `now` with `reason` (already cut to length). Returns how many."""
+
+    @abc.abstractmethod
+    def end_others(self, user_id, keep_session_id, reason, now):
+        """Revoke at `now`, with `reason` (already cut to length), every session of `user_id` that is neither
+        revoked nor expired at `now`, except session `keep_session_id` (None: keep none). Returns how many."""
+
+    @abc.abstractmethod
+    def recent_clients(self, user_id, since):
+        """The distinct (ip_address, user_agent) pairs, as stored (either may be None), of the sessions of
+        `user_id` last used at or after `since` (an aware datetime), revoked and expired ones included."""
 
     @abc.abstractmethod
     def refresh_token_owner(self, digest):

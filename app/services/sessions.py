@@ -5,8 +5,13 @@ spends the presented token and issues a new one in the same session (token famil
 means it leaked, so the whole family is revoked. Spending is one conditional UPDATE (`... WHERE spent_at IS NULL`)
 made while holding the user's row lock (app/services/ports.py: the lock every use case on an account takes first), so
 of two concurrent refreshes with one token exactly one succeeds and the other answers 401, on every database.
+
+Sessions and devices (after Google's and Keycloak's account consoles): each session keeps the address and User-Agent
+it was started from, then where it was last used (app/services/activity.py); its owner lists the live ones, ends
+one, or ends every other one, and admins do the same for any user.
 """
 import datetime as dt
+from dataclasses import dataclass
 
 from flask import Config
 from injector import inject
@@ -14,11 +19,42 @@ from injector import inject
 from app.entities import AuditEventType, AuthSession, RefreshToken
 from app.entities.session import AAL1, REVOKE_REASON_MAX_LENGTH
 from app.entities.types import utcnow
-from app.errors import AccountGone, InvalidRefreshToken
+from app.errors import AccountGone, InvalidRefreshToken, NotFound, UserNotFound
+from app.queries.sessions import MAX_LISTED_SESSIONS, SessionQueries
+from app.queries.users import UserQueries
 from app.services.audit import NO_CLIENT, AuditService
+from app.services.devices import describe, stored_ip, stored_user_agent
 from app.services.ports import Transactions, unit_of_work
 from app.services.random_tokens import new_token, token_digest
 from app.services.tokens import AccessTokenService
+
+
+@dataclass(frozen=True, slots=True)
+class ListedSession:
+    """A live session as its owner (or an admin) sees it: `id`; `created_at` and `last_used_at` (aware
+    datetimes; the last use is recorded at most once a minute); `ip_address` and `user_agent` of the sign-in or of
+    the last recorded use (None when unknown); `device`, a summary of `user_agent` (app/services/devices.py) or
+    None; `method` ("password", "social:<provider>", "passkey"); `acr` ("aal1", "aal2"); `current`: the session of
+    the caller's token."""
+
+    id: int
+    created_at: object
+    last_used_at: object
+    ip_address: str | None
+    user_agent: str | None
+    device: str | None
+    method: str
+    acr: str
+    current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionList:
+    """`items`: ListedSessions, most recently used first, at most MAX_LISTED_SESSIONS; `truncated`: True when the
+    user has more live sessions than that (the least recently used are not listed)."""
+
+    items: list
+    truncated: bool
 
 
 class SessionService:
@@ -29,21 +65,29 @@ class SessionService:
     """
 
     @inject
-    def __init__(self, config: Config, transactions: Transactions, tokens: AccessTokenService, audit: AuditService):
+    def __init__(self, config: Config, transactions: Transactions, tokens: AccessTokenService, audit: AuditService,
+                 queries: SessionQueries, users: UserQueries):
         self.transactions = transactions
+        self.queries = queries
+        self.users = users
         self.refresh_ttl = dt.timedelta(seconds=config["REFRESH_TOKEN_TTL"])
         self.max_lifetime = dt.timedelta(seconds=config["SESSION_MAX_LIFETIME"])
+        # Whether a password reset (the mailed link, or an admin setting the password) also revokes the user's
+        # personal access tokens.
+        self.ends_tokens_on_reset = config["PAT_REVOKE_ON_PASSWORD_RESET"]
         self.tokens = tokens
         self.audit = audit
 
-    def start(self, uow, user, method, acr=AAL1):
+    def start(self, uow, user, method, acr=AAL1, client=NO_CLIENT):
         """Open a session for `user` (a User or UserRow) signed in by `method` ("password", "social:google",
         "passkey") with authentication context class `acr` (AAL1: one factor; AAL2: two, or a passkey with user
-        verification) and return its TokenResponse (access and refresh token). In unit of work `uow`, which locked
-        `user`."""
+        verification) from `client` (a ClientInfo: its address and User-Agent are stored with the session, cut to
+        the columns' lengths; `last_used_at` is now) and return its TokenResponse (access and refresh token). In
+        unit of work `uow`, which locked `user`."""
         uow.users.require_lock(user.id)
         now = utcnow()
-        session = AuthSession(user_id=user.id, method=method, created_at=now, expires_at=now, auth_time=now, acr=acr)
+        session = AuthSession(user_id=user.id, method=method, created_at=now, expires_at=now, auth_time=now, acr=acr,
+                              last_used_at=now, ip_address=stored_ip(client), user_agent=stored_user_agent(client))
         uow.sessions.add(session)
         return self.tokens.issue(user, session.id, self._add_refresh_token(uow, session, now))
 
@@ -116,19 +160,83 @@ class SessionService:
 
     @unit_of_work
     def end_everywhere(self, uow, user_id, client=NO_CLIENT):
-        """Logout-all: end every session of `user_id` (so all its access and refresh tokens); record `logout.all`.
-        Raises AccountGone when the user was deleted meanwhile."""
+        """Logout-all: end every session of `user_id` (so all its access and refresh tokens) and revoke its
+        personal access tokens; record `logout.all`. Raises AccountGone when the user was deleted meanwhile."""
         if uow.users.lock(user_id) is None:
             raise AccountGone()
         self.end_all(uow, user_id, "logout_all", client)
+        self.end_personal_tokens(uow, user_id, "logout_all", client)
 
-    def sign_out_everywhere(self, uow, user, reason, client=NO_CLIENT):
+    def list(self, user_id, current_session_id=None, now=None):
+        """The live (neither revoked nor expired) sessions of `user_id` as a SessionList: most recently used first,
+        at most MAX_LISTED_SESSIONS; `current` marks session `current_session_id` (None, for a personal access
+        token: none is current)."""
+        rows = self.queries.live(user_id, now or utcnow())
+        return SessionList([
+            ListedSession(row.id, row.created_at, row.last_used_at, row.ip_address, row.user_agent,
+                          describe(row.user_agent), row.method, row.acr, row.id == current_session_id)
+            for row in rows[:MAX_LISTED_SESSIONS]], len(rows) > MAX_LISTED_SESSIONS)
+
+    def list_of_user(self, user_id, current_session_id=None):
+        """`list` for an admin looking at user `user_id`. Raises UserNotFound when no user has that id."""
+        if self.users.by_id(user_id) is None:
+            raise UserNotFound(f"No user has id {user_id}.")
+        return self.list(user_id, current_session_id)
+
+    @unit_of_work
+    def end_one(self, uow, user_id, session_id, client=NO_CLIENT, actor_id=None):
+        """End live session `session_id` of `user_id`, as logout does (its access and refresh tokens stop working
+        at once; it may be the caller's own), for its owner or for admin `actor_id`. Records `logout` with reason
+        "ended_by_user" or, when `actor_id` is another user, "ended_by_admin" (and the admin as actor).
+
+        Raises NotFound (404) when `session_id` is not a session of `user_id`, or is already revoked or expired;
+        AccountGone when the owner was deleted meanwhile, or UserNotFound when an admin names no user.
+        """
+        by_admin = actor_id not in (None, user_id)
+        if uow.users.lock(user_id) is None:
+            raise UserNotFound(f"No user has id {user_id}.") if by_admin else AccountGone()
+        session, now = uow.sessions.lock(session_id), utcnow()
+        if session is None or session.user_id != user_id or session.is_revoked or session.expires_at <= now:
+            raise NotFound(f"{'The user has' if by_admin else 'You have'} no live session with id {session_id}.")
+        reason = "ended_by_admin" if by_admin else "ended_by_user"
+        session.revoke(reason, now)
+        self.audit.record(uow, AuditEventType.LOGOUT, user_id, client, actor_id=actor_id, session_id=session_id,
+                          reason=reason)
+
+    @unit_of_work
+    def end_others(self, uow, user_id, current_session_id, client=NO_CLIENT):
+        """Sign out every other session: end each live session of `user_id` but `current_session_id` (all of them
+        when it is None), as logout does for each; personal access tokens stay. Returns how many ended; records
+        `logout.all` with reason "signed_out_others", the count and the session kept. Raises AccountGone when the
+        user was deleted meanwhile."""
+        if uow.users.lock(user_id) is None:
+            raise AccountGone()
+        reason = "signed_out_others"
+        ended = uow.sessions.end_others(user_id, current_session_id, reason, utcnow())
+        self.audit.record(uow, AuditEventType.LOGOUT_ALL, user_id, client, reason=reason, sessions=ended,
+                          kept_session_id=current_session_id)
+        return ended
+
+    def sign_out_everywhere(self, uow, user, reason, client=NO_CLIENT, personal_tokens=False):
         """Make every credential `user` (a User locked by the unit of work) holds stop working: its access tokens
-        (`token_version` raised) and every session with its refresh tokens (`reason` stored). The rule a password
-        change or reset, a deactivation and a takeover-proof social link all follow. Returns how many sessions
-        ended."""
+        (`token_version` raised) and every session with its refresh tokens (`reason` stored), and its personal
+        access tokens too when `personal_tokens`. The rule a password change or reset, a deactivation and a
+        takeover-proof social link all follow. Returns how many sessions ended."""
         user.revoke_tokens()
+        if personal_tokens:
+            self.end_personal_tokens(uow, user.id, reason, client)
         return self.end_all(uow, user.id, reason, client, record=False)
+
+    def end_personal_tokens(self, uow, user_id, reason, client=NO_CLIENT):
+        """Revoke every personal access token of `user_id` (`reason`: a short slug stored with them) and record
+        `personal_access_token.revoked` when there were any. Returns how many. In unit of work `uow`, which locked
+        the user."""
+        uow.users.require_lock(user_id)
+        ended = uow.credentials.revoke_personal_tokens(user_id, reason, utcnow())
+        if ended:
+            self.audit.record(uow, AuditEventType.PERSONAL_TOKEN_REVOKED, user_id, client, reason=reason,
+                              tokens=ended)
+        return ended
 
     def end_all(self, uow, user_id, reason, client=NO_CLIENT, record=True):
         """Revoke every live session of `user_id` (`reason`: a short slug stored with them). Returns how many.

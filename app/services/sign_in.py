@@ -9,6 +9,12 @@ waits for it (ASVS 5.0 6.3.3: the second factor is checked before any token is i
   "aal2". The token works once; a wrong code counts against it, and MFA_MAX_ATTEMPTS wrong codes end it.
 - `reauthenticate` (POST /auth/reauthenticate): the password (and a code, when the account has a second factor)
   again, inside the caller's session: its `auth_time` and `acr` move, for step-up (app/services/step_up.py).
+
+Sign-in alerts (opt-in, `users.sign_in_alerts`): when tokens are issued (at once, or once the second factor is
+given) from a device none of the account's sessions of the last SESSION_MAX_LIFETIME seconds came from, the owner is
+mailed (AccountMail.new_sign_in), in the same unit of work. A device is `devices.device_key`: browser and OS families
+and the address's /24 (IPv4) or /48 (IPv6) network. An account with no such session (its first sign-in, or the
+first after they were all purged) has nothing to compare with: no alert.
 """
 import datetime as dt
 from dataclasses import dataclass
@@ -28,7 +34,9 @@ from app.errors import (
     ReauthenticationRequired,
     SecondFactorRequired,
 )
+from app.services.account_mail import AccountMail
 from app.services.audit import NO_CLIENT, AuditService
+from app.services.devices import describe, device_key, stored_ip, stored_user_agent
 from app.services.mfa import MfaService
 from app.services.passwords import PasswordService
 from app.services.ports import Transactions, raise_refusal
@@ -53,8 +61,10 @@ class SignInService:
 
     @inject
     def __init__(self, config: Config, transactions: Transactions, sessions: SessionService, mfa: MfaService,
-                 passwords: PasswordService, audit: AuditService):
+                 passwords: PasswordService, audit: AuditService, mail: AccountMail):
         self.transactions = transactions
+        self.mail = mail
+        self.alert_window = dt.timedelta(seconds=config["SESSION_MAX_LIFETIME"])
         self.sessions = sessions
         self.mfa = mfa
         self.passwords = passwords
@@ -65,14 +75,13 @@ class SignInService:
 
     def begin(self, uow, user, method, client=NO_CLIENT, acr=AAL1):
         """In unit of work `uow`, which locked `user` and found its first factor (`method`: "password",
-        "social:google", "passkey") right: a TokenResponse and `login.succeeded` when no second factor is needed
-        (none set up, or `acr` is AAL2 already: a passkey), else a PendingSignIn and `mfa.challenge_issued`. Pass
-        the result to `result` after the unit of work."""
+        "social:google", "passkey") right from `client`: a TokenResponse and `login.succeeded` when no second
+        factor is needed (none set up, or `acr` is AAL2 already: a passkey), with a sign-in alert for a new device
+        when the account asked for them; else a PendingSignIn and `mfa.challenge_issued`. Pass the result to
+        `result` after the unit of work."""
         uow.users.require_lock(user.id)
         if not user.mfa_enabled or acr == AAL2:
-            tokens = self.sessions.start(uow, user, method, acr)
-            self.audit.record(uow, AuditEventType.LOGIN_SUCCEEDED, user.id, client, method=method, acr=acr)
-            return tokens
+            return self._signed_in(uow, user, method, client, acr)
         token = self._serializer.dumps({"sub": user.id, "jti": new_token()})
         now = utcnow()
         uow.entities.add(MfaChallenge(user_id=user.id, token_digest=token_digest(token), method=method,
@@ -143,10 +152,26 @@ class SignInService:
         return raise_refusal(self.transactions.run(complete, "SignInService.complete"))
 
     def begin_strong(self, uow, user, method, client):
-        """A two-factor session for `user` (locked): its TokenResponse; records `login.succeeded`."""
-        tokens = self.sessions.start(uow, user, method, AAL2)
-        self.audit.record(uow, AuditEventType.LOGIN_SUCCEEDED, user.id, client, method=method, acr=AAL2)
+        """A two-factor session for `user` (locked) started from `client`: its TokenResponse; records
+        `login.succeeded`, and mails a sign-in alert for a new device when the account asked for them."""
+        return self._signed_in(uow, user, method, client, AAL2)
+
+    def _signed_in(self, uow, user, method, client, acr):
+        """Start the session (tokens issued), record `login.succeeded`, and queue the sign-in alert when due."""
+        new_device = user.sign_in_alerts and self._is_new_device(uow, user, client)
+        tokens = self.sessions.start(uow, user, method, acr, client)
+        self.audit.record(uow, AuditEventType.LOGIN_SUCCEEDED, user.id, client, method=method, acr=acr)
+        if new_device:
+            ip_address, user_agent = stored_ip(client), stored_user_agent(client)
+            uow.outbox.send(self.mail.new_sign_in(user, utcnow(), ip_address, describe(user_agent)))
         return tokens
+
+    def _is_new_device(self, uow, user, client):
+        """True when `client` is no device (devices.device_key) any session of `user` used in the last
+        SESSION_MAX_LIFETIME came from, and there is at least one such session. Call before starting the new one."""
+        known = {device_key(ip_address, user_agent)
+                 for ip_address, user_agent in uow.sessions.recent_clients(user.id, utcnow() - self.alert_window)}
+        return bool(known) and device_key(stored_ip(client), stored_user_agent(client)) not in known
 
     def reauthenticate(self, user_id, session_id, password=None, code=None, client=NO_CLIENT):
         """Prove again, in session `session_id`, who the caller `user_id` is: `password` (required when the account

@@ -185,7 +185,8 @@ class SocialLoginService:
             if user.email_verified_at is None:
                 user.password_hash = None
                 user.email_verified_at = utcnow()
-                self.sessions.sign_out_everywhere(uow, user, "social_link_unverified", client)
+                self.sessions.sign_out_everywhere(uow, user, "social_link_unverified", client,
+                                                  personal_tokens=True)
         uow.social_identities.add(SocialIdentity(user_id=user.id, provider=provider, subject=claims["sub"]))
         self.audit.record(uow, AuditEventType.SOCIAL_LINKED, user.id, client, provider=provider, created=created)
         return user

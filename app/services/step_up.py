@@ -11,9 +11,9 @@ import datetime as dt
 from flask import Config
 from injector import inject
 
+from app.entities.scope import Scope
 from app.entities.session import AAL1, AAL2, ACR_RANK
 from app.entities.types import utcnow
-from app.entities.scope import Scope
 from app.errors import InsufficientScope, StepUpRequired
 from app.queries.users import UserQueries
 

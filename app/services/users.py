@@ -19,6 +19,7 @@ from app.errors import (
 )
 from app.queries.pagination import DEFAULT_PAGE_SIZE
 from app.queries.users import UserQueries
+from app.services.account_mail import AccountMail
 from app.services.audit import NO_CLIENT, AuditService
 from app.services.events import UserEvents
 from app.services.passwords import PasswordService
@@ -39,8 +40,9 @@ class UserService:
 
     @inject
     def __init__(self, transactions: Transactions, queries: UserQueries, passwords: PasswordService,
-                 events: UserEvents, sessions: SessionService, audit: AuditService):
+                 events: UserEvents, sessions: SessionService, audit: AuditService, mail: AccountMail):
         self.transactions = transactions
+        self.mail = mail
         self.queries = queries
         self.passwords = passwords
         self.events = events
@@ -105,11 +107,12 @@ class UserService:
         return self.transactions.run(create, "UserService.create")
 
     def update_me(self, user_id, name=None, password=None, current_password=None, expected_versions=None,
-                  client=NO_CLIENT):
-        """Change the caller's own name and/or password. Returns the User.
+                  client=NO_CLIENT, sign_in_alerts=None):
+        """Change the caller's own name, password and/or `sign_in_alerts` (a bool: mail a notice of each sign-in
+        from a new device, app/services/sign_in.py). Returns the User.
 
         Changing the password needs `current_password`, ends every session of the user (this one too: sign in
-        again) and records `password.changed`.
+        again), records `password.changed` and mails the user a notice (AccountMail.password_changed).
         Raises ReauthenticationRequired (missing or wrong current password), ValidationFailed (policy),
         AccountGone (deleted meanwhile), VersionMismatch.
         """
@@ -125,6 +128,8 @@ class UserService:
                 self._set_password(uow, user, password, client)
             if name is not None:
                 user.name = name
+            if sign_in_alerts is not None:
+                user.sign_in_alerts = sign_in_alerts
             return user
 
         try:
@@ -142,7 +147,8 @@ class UserService:
 
         A new password, deactivation or the removal of a role ends every session of the user; an added role or a
         reactivation takes effect on the user's next request (roles are read on every request). A new email is
-        unverified. Role, activation and password changes are audited with the admin as actor.
+        unverified; the old and the new address are both mailed a notice, and a new password is mailed to the user
+        (AccountMail). Role, activation, email and password changes are audited with the admin as actor.
         `expected_versions`: None, or the version tags the client accepts (If-Match).
         Raises UserNotFound, EmailTaken, ValidationFailed, VersionMismatch, SelfLockout (an admin demoting or
         deactivating themselves).
@@ -155,9 +161,12 @@ class UserService:
                 raise SelfLockout("You cannot deactivate your own account.")
         if "email" in changes:
             email = storable_email(changes["email"])
-            if email != user.email:  # the recovery channel moves: audited, and to be verified again
+            if email != user.email:  # the recovery channel moves: audited, both addresses told, to be verified again
                 self.audit.record(uow, AuditEventType.EMAIL_CHANGED, user.id, client, actor_id=actor_id)
-                user.email, user.email_verified_at = email, None
+                old_email, user.email, user.email_verified_at = user.email, email, None
+                by_admin = actor_id != user.id
+                uow.outbox.send(self.mail.email_changed_old_address(user, old_email, client, by_admin=by_admin))
+                uow.outbox.send(self.mail.email_changed_new_address(user, client, by_admin=by_admin))
         if "name" in changes:
             user.name = changes["name"]
         if "roles" in changes and set(changes["roles"]) != set(user.roles):
@@ -167,12 +176,13 @@ class UserService:
                               after=user.roles)
             if set(before) - set(user.roles):
                 self.sessions.end_all(uow, user.id, "roles_reduced", client, record=False)
+                self.sessions.end_personal_tokens(uow, user.id, "roles_reduced", client)
         if "is_active" in changes and changes["is_active"] != user.is_active:
             user.is_active = changes["is_active"]
             self.audit.record(uow, AuditEventType.ACTIVATION_CHANGED, user.id, client, actor_id=actor_id,
                               is_active=user.is_active)
             if not user.is_active:
-                self.sessions.sign_out_everywhere(uow, user, "deactivated", client)
+                self.sessions.sign_out_everywhere(uow, user, "deactivated", client, personal_tokens=True)
         if changes.get("password") is not None:
             self._set_password(uow, user, changes["password"], client, actor_id)
         return user
@@ -211,10 +221,15 @@ class UserService:
         return self.create(email, name, password, roles=(Role.USER.value, Role.ADMIN.value)), True
 
     def _set_password(self, uow, user, password, client, actor_id=None):
-        """Set a new password (policy checked), end every session of the user, record `password.changed`."""
+        """Set a new password (policy checked), mail the user, end every session of the user, record
+        `password.changed`."""
         self.passwords.check_policy(password, user.email)
         user.password_hash = self.passwords.hash(password)
-        self.sessions.sign_out_everywhere(uow, user, "password_changed", client)
+        uow.outbox.send(self.mail.password_changed(user, client, by_admin=actor_id not in (None, user.id)))
+        # An admin setting the password is a reset: it revokes personal access tokens too when configured so.
+        by_admin = actor_id not in (None, user.id)
+        self.sessions.sign_out_everywhere(uow, user, "password_changed", client,
+                                          personal_tokens=by_admin and self.sessions.ends_tokens_on_reset)
         self.audit.record(uow, AuditEventType.PASSWORD_CHANGED, user.id, client, actor_id=actor_id)
 
 

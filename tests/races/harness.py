@@ -214,7 +214,8 @@ class MailQueue:
                     message = email.message_from_bytes(entry.read_bytes())
                 except FileNotFoundError:  # moved from new/ to cur/ meanwhile
                     continue
-                body = message.get_payload(decode=True).decode("utf-8")
+                text = message.get_payload(0) if message.is_multipart() else message  # text/plain, then text/html
+                body = text.get_payload(decode=True).decode("utf-8")
                 self._parsed[entry.name] = (email.utils.parseaddr(message["To"])[1], message["Subject"], body)
 
     def tokens(self, address, subject):

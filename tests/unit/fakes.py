@@ -14,7 +14,9 @@ from types import SimpleNamespace
 from sqlalchemy import inspect
 
 from app.entities import AuditEvent, AuthSession, OneTimeToken, RefreshToken, SocialIdentity, User
+from app.entities.personal_access_token import PersonalAccessToken
 from app.entities.second_factor import MfaChallenge, Passkey, RecoveryCode, TotpFactor, WebAuthnCeremony
+from app.entities.service_account import ServiceAccount, ServiceAccountSecret
 from app.entities.user import _touch_changed_users
 from app.errors import EmailTaken
 from app.services import ports
@@ -89,6 +91,7 @@ class FakeUnitOfWork(ports.UnitOfWork):
         self.social_identities = _SocialIdentities(self)
         self.audit_events = _Inserts(self)
         self.second_factors = _SecondFactors(self)
+        self.credentials = _Credentials(self)
         self.entities = _Entities(self)
         self.outbox = SimpleNamespace(send=self.outgoing.append)
 
@@ -221,6 +224,17 @@ class _Sessions(_Inserts, ports.SessionRepository):
             session.revoked_at, session.revoke_reason = now, reason
         return len(live)
 
+    def end_others(self, user_id, keep_session_id, reason, now):
+        live = [s for s in self.uow.find(AuthSession, user_id=user_id)
+                if s.revoked_at is None and s.expires_at > now and s.id != keep_session_id]
+        for session in live:
+            session.revoked_at, session.revoke_reason = now, reason
+        return len(live)
+
+    def recent_clients(self, user_id, since):
+        return list(dict.fromkeys((s.ip_address, s.user_agent) for s in self.uow.find(AuthSession, user_id=user_id)
+                                  if s.last_used_at >= since))
+
     def refresh_token_owner(self, digest):
         tokens = self.uow.find(RefreshToken, token_digest=digest)
         if not tokens:
@@ -318,6 +332,50 @@ class _SecondFactors(ports.SecondFactorRepository):
 
     def purge_expired(self, now):
         return self.uow.purge_expired(MfaChallenge, now) + self.uow.purge_expired(WebAuthnCeremony, now)
+
+
+class _Credentials(ports.CredentialRepository):
+    def __init__(self, uow):
+        self.uow = uow
+
+    def personal_token(self, token_id):
+        found = self.uow.find(PersonalAccessToken, id=token_id)
+        return found[0] if found else None
+
+    def live_personal_tokens(self, user_id, now):
+        return sum(1 for token in self.uow.find(PersonalAccessToken, user_id=user_id)
+                   if token.revoked_at is None and token.expires_at > now)
+
+    def revoke_personal_tokens(self, user_id, reason, now):
+        tokens = [token for token in self.uow.find(PersonalAccessToken, user_id=user_id) if token.revoked_at is None]
+        for token in tokens:
+            token.revoke(reason, now)
+        return len(tokens)
+
+    def record_token_use(self, token_id, now, ip_address, before):
+        token = self.personal_token(token_id)
+        if token is None or (token.last_used_at is not None and token.last_used_at >= before
+                             and token.last_used_from == ip_address):
+            return False
+        token.last_used_at, token.last_used_from = now, ip_address
+        return True
+
+    def record_session_use(self, session_id, now, ip_address, user_agent, before):
+        found = self.uow.find(AuthSession, id=session_id)
+        if not found or found[0].last_used_at >= before:
+            return False
+        found[0].last_used_at, found[0].ip_address, found[0].user_agent = now, ip_address, user_agent
+        return True
+
+    def service_account(self, client_id):
+        found = self.uow.find(ServiceAccount, client_id=client_id)
+        return found[0] if found else None
+
+    def service_account_secrets(self, account_id):
+        return sorted(self.uow.find(ServiceAccountSecret, service_account_id=account_id), key=lambda s: s.id)
+
+    def purge_expired_personal_tokens(self, now):
+        return self.uow.purge_expired(PersonalAccessToken, now)
 
 
 class FakeTransactions(ports.Transactions):
