@@ -14,9 +14,8 @@ from app.entities.scope import Scope
 from app.extensions import db
 from app.services.account_mail import subject_of
 from app.services.personal_tokens import PersonalTokenService
-from tests.smtp_server import HOST, SmtpServer
+from tests import test_mail
 from tests.soft_authenticator import SoftAuthenticator
-from tests.test_mail import SENDER, Mailroom
 
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
@@ -301,14 +300,13 @@ def test_users_cannot_see_or_end_each_others_sessions(client, users, auth):
 
 # --- sign-in alerts -----------------------------------------------------------------------------------------------
 
+mail_builder, smtp_server = test_mail.mailroom, test_mail.smtp_server  # fixtures (tests/test_mail.py)
+
+
 @pytest.fixture
-def mailroom(make_app, tmp_path):
-    """An app whose mail queue is tmp_path/queue, delivering to a real SMTP server on 127.0.0.1."""
-    server = SmtpServer().start()
-    app = make_app(MAIL_SERVER=HOST, MAIL_PORT=server.port, MAIL_QUEUE_PATH=str(tmp_path / "queue"),
-                   MAIL_DEFAULT_SENDER=SENDER)
-    yield Mailroom(app, server)
-    server.stop()
+def mailroom(mail_builder):
+    """An app whose mail queue is tmp_path/queue, delivering to a real SMTP server on 127.0.0.1 (test_mail's)."""
+    return mail_builder()
 
 
 NEW_SIGN_IN = subject_of("new_sign_in")

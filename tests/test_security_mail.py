@@ -17,7 +17,8 @@ import pytest
 from app.repositories import SqlAuditEventRepository
 from app.services.account_mail import RESET_SUBJECT, VERIFY_SUBJECT
 from app.services.passwords import PasswordService
-from tests.smtp_server import HOST, SmtpServer
+from tests import test_mail
+from tests.smtp_server import HOST
 from tests.soft_authenticator import SoftAuthenticator
 from tests.support import DEFAULT_PASSWORD
 from tests.test_mail import SENDER, Mailroom, token_in
@@ -41,14 +42,13 @@ PASSKEY_ADDED = "A passkey was added to your account"
 PASSKEY_REMOVED = "A passkey was removed from your account"
 
 
+mail_builder, smtp_server = test_mail.mailroom, test_mail.smtp_server  # fixtures (tests/test_mail.py)
+
+
 @pytest.fixture
-def room(make_app, tmp_path):
-    """An app whose mail queue is tmp_path/queue, delivering to a running SMTP server (Mailroom of test_mail)."""
-    server = SmtpServer().start()
-    app = make_app(MAIL_SERVER=HOST, MAIL_PORT=server.port, MAIL_QUEUE_PATH=str(tmp_path / "queue"),
-                   MAIL_DEFAULT_SENDER=SENDER)
-    yield Mailroom(app, server)
-    server.stop()
+def room(mail_builder):
+    """An app whose mail queue is tmp_path/queue, delivering to a real SMTP server on 127.0.0.1 (test_mail's)."""
+    return mail_builder()
 
 
 class Clock:

@@ -20,7 +20,7 @@ from app.entities import AuditEventType, Role
 from app.entities.personal_access_token import TOKEN_HINT_MAX_LENGTH, PersonalAccessToken
 from app.entities.scope import ADMIN_ONLY, GRANTABLE, format_scopes, parse_scopes
 from app.entities.types import utcnow
-from app.errors import AccountGone, DomainError, ValidationFailed
+from app.errors import AccountGone, NotFound, ValidationFailed
 from app.queries.credentials import CredentialQueries
 from app.services.account_mail import AccountMail
 from app.services.audit import NO_CLIENT, AuditService
@@ -35,12 +35,8 @@ TOKEN_LENGTH = len(TOKEN_PREFIX) + RANDOM_LENGTH + CHECKSUM_LENGTH
 HINT_LENGTH = len(TOKEN_PREFIX) + 4  # shown in lists: the prefix and the first 4 random characters
 
 
-class PersonalTokenNotFound(DomainError):
+class PersonalTokenNotFound(NotFound):
     """No such personal access token of this user (or it was revoked). 404."""
-
-    status = 404
-    slug = "not-found"
-    title = "Not found"
 
     def __init__(self):
         super().__init__("No such personal access token.")
