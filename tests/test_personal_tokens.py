@@ -269,3 +269,40 @@ def test_a_token_cannot_silence_sign_in_alerts(client, auth):
     assert client.get(ME, headers=headers).json["sign_in_alerts"] is True
     client.patch_json(ME, {"sign_in_alerts": False}, headers=headers)
     assert client.get(ME, headers=headers).json["sign_in_alerts"] is False
+
+
+def test_a_token_cannot_mint_accounts_that_sign_in_or_hold_roles(client, auth):
+    _admin, headers = auth.admin()
+    token = bearer(create(client, headers, scopes=["users:write", "users:read"]).json["token"])
+    client.post_json(USERS, {"email": "plain@example.com", "name": "Plain"}, headers=token, status=201)
+    for extra in ({"roles": ["user", "admin"]}, {"password": "a passphrase to sign in with"}):
+        refused = client.post_json(USERS, {"email": "minted@example.com", "name": "Minted", **extra},
+                                   headers=token, status=403)
+        assert refused.json["scope"] == "credentials"
+    client.post_json(USERS, {"email": "minted@example.com", "name": "Minted", "roles": ["user", "admin"]},
+                     headers=headers, status=201)  # a fresh sign-in may
+
+
+def test_an_admin_token_cannot_revoke_its_owners_credentials_through_the_admin_routes(client, auth):
+    admin, headers = auth.admin()
+    body = create(client, headers, scopes=["admin"]).json
+    other = create(client, headers, name="other").json
+    answer = client.delete(f"{USERS}/{admin.id}/tokens/{other['id']}", headers=bearer(body["token"]), status=403)
+    assert answer.json["scope"] == "credentials"
+    session_id = client.get("/api/v1/users/me/sessions", headers=headers).json["items"][0]["id"]
+    client.delete(f"{USERS}/{admin.id}/sessions/{session_id}", headers=bearer(body["token"]), status=403)
+    # another user's are an admin token's to end
+    user, user_headers = auth.user()
+    victim = create(client, user_headers).json
+    client.delete(f"{USERS}/{user.id}/tokens/{victim['id']}", headers=bearer(body["token"]), status=204)
+
+
+def test_activity_bookkeeping_never_fails_a_request(client, auth, monkeypatch):
+    from app.repositories import SqlCredentialRepository
+    headers = auth.headers(auth.users.create())
+    token = bearer(create(client, headers).json["token"])
+
+    def broken(*_args):
+        raise RuntimeError("database is locked")
+    monkeypatch.setattr(SqlCredentialRepository, "record_token_use", broken)
+    assert client.get(ME, headers=token).status_int == 200

@@ -8,7 +8,7 @@ from app.controllers.auth import NO_STORE
 from app.controllers.docs import LOCATION_HEADER, no_content_response, problems
 from app.controllers.rate_limits import bearer_user_key, rate_limited
 from app.controllers.resource import ApiResource, no_content
-from app.controllers.security import client_info, current_session_id, requires
+from app.controllers.security import client_info, current_session_id, refuse_own_credentials_without_session, requires
 from app.dto.personal_tokens import (
     personal_token_create,
     personal_token_created,
@@ -125,7 +125,8 @@ class UserTokenItem(ApiResource):
     @no_content_response("Revoked")
     @problems(401, 403, 404, 503)
     def delete(self, user_id, token_id):
-        self.tokens.revoke(user_id, token_id, client_info(), actor_id=auth.current_user().id)
+        refuse_own_credentials_without_session(user_id)
+        self.tokens.revoke(user_id, token_id, client_info(), actor_id=auth.current_user().id, by_admin=True)
         return no_content()
 
 

@@ -80,14 +80,19 @@ def refresh_token_key():
 
 @inject
 def bearer_user_key(tokens: AccessTokenService):
-    """The user a bearer token names, from its signature alone (None without a valid one): limits per account on
-    endpoints that need a token, checked before the database is. `tokens`: the app's, supplied by `apply_limits`."""
+    """The user a sign-in access token names, from its signature alone, or for any other bearer token (a personal
+    access token, a service account's) a digest of the token; None without one: limits per account on endpoints
+    that need a token, checked before the database is. `tokens`: the app's, supplied by `apply_limits`."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
-    claims = tokens.claims(token.strip())
-    return None if claims is None else f"user:{claims.user_id}"
+    token = token.strip()
+    claims = tokens.claims(token)
+    if claims is not None:
+        return f"user:{claims.user_id}"
+    # a personal access token or a service account's: limited per token (its digest), still before any lookup
+    return "token:" + _digest(token)
 
 
 @inject

@@ -102,6 +102,14 @@ def _must_enrol_first(user):
     return not getattr(method, ENROLMENT_MARKER, False)
 
 
+def refuse_own_credentials_without_session(user_id):
+    """On an admin route acting on `user_id`'s sign-in credentials: when that is the caller's own account and the
+    caller is not a sign-in session, raise InsufficientScope (`credentials`), as the /users/me routes would. A
+    leaked admin token must not end its owner's new sessions or tokens one by one."""
+    if user_id == auth.current_user().id and current_session_id() is None:
+        raise InsufficientScope(str(Scope.CREDENTIALS))
+
+
 def current_session_id():
     """The sign-in session of the authenticated request's token (call after `requires` let it in), or None for a
     personal access token or a service account: what authentication found, not decoded again (the token may expire

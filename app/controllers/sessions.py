@@ -6,7 +6,13 @@ from injector import inject
 
 from app.controllers.docs import no_content_response, problems
 from app.controllers.resource import ApiResource, no_content
-from app.controllers.security import allowed_before_mfa_enrolment, client_info, current_session_id, requires
+from app.controllers.security import (
+    allowed_before_mfa_enrolment,
+    client_info,
+    current_session_id,
+    refuse_own_credentials_without_session,
+    requires,
+)
 from app.dto.sessions import session_list, sessions_ended
 from app.entities import Role
 from app.entities.scope import Scope
@@ -114,7 +120,8 @@ class UserSessionItem(ApiResource):
     @no_content_response("Ended")
     @problems(401, 403, 404, 503)
     def delete(self, user_id, session_id):
-        self.sessions.end_one(user_id, session_id, client_info(), actor_id=auth.current_user().id)
+        refuse_own_credentials_without_session(user_id)
+        self.sessions.end_one(user_id, session_id, client_info(), actor_id=auth.current_user().id, by_admin=True)
         return no_content()
 
 

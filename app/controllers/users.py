@@ -86,8 +86,9 @@ class UserCollection(ApiResource):
     """The user directory."""
 
     @inject
-    def __init__(self, users: UserService):
+    def __init__(self, users: UserService, step_up: StepUpService):
         self.users = users
+        self.step_up = step_up
 
     @requires(Scope.USERS_READ)
     @doc(tags=["users"], operationId="listUsers", summary="List and search users",
@@ -103,12 +104,17 @@ class UserCollection(ApiResource):
 
     @requires(Scope.USERS_WRITE, role=ADMIN)
     @doc(tags=["users"], operationId="createUser", summary="Create a user (admin)",
-         description="Roles default to `[\"user\"]`. Without `password` the account cannot log in with one.",
+         description="Roles default to `[\"user\"]`. Without `password` the account cannot log in with one. "
+                     "Setting `password` or `roles` " + STEP_UP + ": a token that is not a sign-in session (a "
+                     "personal access token, a service account) gets 403 `insufficient_scope` `credentials`, so it "
+                     "cannot mint accounts that sign in or hold roles.",
          responses={201: {"description": "The new user", "headers": {**LOCATION_HEADER, **ETAG_HEADER}}})
     @use_kwargs(user_create, location="json", required=True)
     @marshal_with(user_public, code=201)
     @problems(400, 401, 403, 409, 413, 415, 503)
     def post(self, **fields):
+        if {"password", "roles"} & fields.keys():
+            self.step_up.require(auth.current_user(), current_session_id())
         return created(self.users.create(actor_id=auth.current_user().id, client=client_info(), **fields))
 
 

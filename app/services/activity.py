@@ -7,6 +7,7 @@ minute, not once a request (measured by tests/test_activity.py and bench/activit
 conditional UPDATE of one row: of concurrent requests, one writes.
 """
 import datetime as dt
+import logging
 
 from injector import inject
 
@@ -17,6 +18,7 @@ from app.services.audit import NO_CLIENT, AuditService
 from app.services.ports import Transactions
 
 ACTIVITY_INTERVAL = dt.timedelta(seconds=60)
+logger = logging.getLogger(__name__)
 
 
 class ActivityService:
@@ -26,6 +28,16 @@ class ActivityService:
     def __init__(self, transactions: Transactions, audit: AuditService):
         self.transactions = transactions
         self.audit = audit
+
+    def recorded(self, record, *args):
+        """Call `record(*args)` (`session_used` or `personal_token_used`); when it fails (a lock wait, a busy or
+        read-only database), log it and carry on: bookkeeping never fails the request it rides on. Returns
+        whether it wrote."""
+        try:
+            return record(*args)
+        except Exception:  # the request is authenticated already; its last-use time can wait a minute
+            logger.warning("could not record session or token activity", exc_info=True)
+            return False
 
     def session_used(self, session_id, last_used_at, client=NO_CLIENT, now=None):
         """Record that session `session_id` (last used at `last_used_at`, an aware datetime) serves a request from

@@ -50,7 +50,7 @@ class BearerService:
             use = self.personal_tokens.verify(token)
             if use is None:
                 return None
-            self.activity.personal_token_used(use, client)
+            self.activity.recorded(self.activity.personal_token_used, use, client)
             return Bearer(use.user, parse_scopes(use.scope), None, f"personal_access_token:{use.token_id}")
         claims = self.tokens.claims(token)
         if claims is not None:
@@ -58,7 +58,7 @@ class BearerService:
             if found is None:
                 return None
             user, last_used_at = found
-            self.activity.session_used(claims.session_id, last_used_at, client)
+            self.activity.recorded(self.activity.session_used, claims.session_id, last_used_at, client)
             return Bearer(user, None, claims.session_id)
         principal = self.service_accounts.verify(token)
         if principal is None:

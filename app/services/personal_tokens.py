@@ -111,7 +111,7 @@ class PersonalTokenService:
         uow.entities.add(token)
         self.audit.record(uow, AuditEventType.PERSONAL_TOKEN_CREATED, user.id, client, token_id=token.id,
                           name=name, scope=token.scope, expires_at=expires_at.isoformat())
-        uow.outbox.send(self.mail.token_created(user, name, sorted(token.scope.split()), expires_at))
+        uow.outbox.send(self.mail.token_created(user, name, sorted(token.scope.split()), expires_at, client))
         return token, secret
 
     def _check(self, user, scopes, expires_at, now):
@@ -144,15 +144,16 @@ class PersonalTokenService:
         raise PersonalTokenNotFound()
 
     @unit_of_work
-    def revoke(self, uow, user_id, token_id, client=NO_CLIENT, actor_id=None):
-        """Revoke token `token_id` of `user_id` (by its owner, or by admin `actor_id`); it stops working at once.
+    def revoke(self, uow, user_id, token_id, client=NO_CLIENT, actor_id=None, by_admin=False):
+        """Revoke token `token_id` of `user_id` (by its owner, or `by_admin` through the admin routes: `actor_id` the
+        admin, None for a service account); it stops working at once.
         Records `personal_access_token.revoked`. Raises PersonalTokenNotFound (also when already revoked)."""
         if uow.users.lock(user_id) is None:
             raise PersonalTokenNotFound()
         token = uow.credentials.personal_token(token_id)
         if token is None or token.user_id != user_id or token.is_revoked:
             raise PersonalTokenNotFound()
-        token.revoke("revoked_by_admin" if actor_id not in (None, user_id) else "revoked")
+        token.revoke("revoked_by_admin" if by_admin else "revoked")
         self.audit.record(uow, AuditEventType.PERSONAL_TOKEN_REVOKED, user_id, client, actor_id=actor_id,
                           token_id=token.id, reason=token.revoke_reason)
 

@@ -19,6 +19,7 @@ user, registered by an admin, that trade their client id and secret for short-li
 Deleting a secret stops it from obtaining tokens; the access tokens it already obtained work until they expire (at
 most ACCESS_TOKEN_TTL seconds). Deleting the account stops them all at once.
 """
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -299,7 +300,10 @@ class ServiceAccountService:
         def authenticate(uow):
             account = uow.credentials.service_account(client_id)
             if account is None:
-                return self._refused(uow, client, client_id=client_id, reason="unknown_client")
+                # recorded only when shaped like one: a client that swapped id and secret must not log its secret
+                shaped = re.fullmatch(rf"{CLIENT_ID_PREFIX}[0-9a-f]{{{2 * CLIENT_ID_RANDOM_BYTES}}}", client_id)
+                return self._refused(uow, client, client_id=client_id if shaped else "(malformed)",
+                                     reason="unknown_client")
             used = None
             for secret in uow.credentials.service_account_secrets(account.id):
                 # Every live secret is compared, in constant time: either of two works during a rotation.

@@ -184,15 +184,14 @@ class SessionService:
         return self.list(user_id, current_session_id)
 
     @unit_of_work
-    def end_one(self, uow, user_id, session_id, client=NO_CLIENT, actor_id=None):
+    def end_one(self, uow, user_id, session_id, client=NO_CLIENT, actor_id=None, by_admin=False):
         """End live session `session_id` of `user_id`, as logout does (its access and refresh tokens stop working
-        at once; it may be the caller's own), for its owner or for admin `actor_id`. Records `logout` with reason
-        "ended_by_user" or, when `actor_id` is another user, "ended_by_admin" (and the admin as actor).
+        at once; it may be the caller's own), for its owner or, `by_admin`, through the admin routes (`actor_id`: the
+        admin, None for a service account). Records `logout` with reason "ended_by_user" or "ended_by_admin".
 
         Raises NotFound (404) when `session_id` is not a session of `user_id`, or is already revoked or expired;
         AccountGone when the owner was deleted meanwhile, or UserNotFound when an admin names no user.
         """
-        by_admin = actor_id not in (None, user_id)
         if uow.users.lock(user_id) is None:
             raise UserNotFound(f"No user has id {user_id}.") if by_admin else AccountGone()
         session, now = uow.sessions.lock(session_id), utcnow()
