@@ -11,6 +11,7 @@ from app.entities import DEFAULT_ROLES, AuditEventType, Role, User
 from app.entities.user import EMAIL_MAX_LENGTH, normalize_email
 from app.errors import (
     AccountGone,
+    EmailTaken,
     ReauthenticationRequired,
     SelfLockout,
     UserNotFound,
@@ -162,6 +163,9 @@ class UserService:
         if "email" in changes:
             email = storable_email(changes["email"])
             if email != user.email:  # the recovery channel moves: audited, both addresses told, to be verified again
+                taken = self.queries.credentials_by_email(email)
+                if taken is not None and taken.id != user.id:  # refused before any notice is queued
+                    raise EmailTaken()
                 self.audit.record(uow, AuditEventType.EMAIL_CHANGED, user.id, client, actor_id=actor_id)
                 old_email, user.email, user.email_verified_at = user.email, email, None
                 by_admin = actor_id != user.id
