@@ -41,10 +41,11 @@ SECRET_KEY = "bench-" + "x" * 40
 PASSWORD = "benchmark password"  # noqa: S105  (a throwaway account in a throwaway database)
 USERS = 1000
 TARGET_ID = 500
-PATHS = [  # (label, ours, baseline)
-    ("GET /users/me", "/api/v1/users/me", "/me"),
-    ("GET /users/<id>", f"/api/v1/users/{TARGET_ID}", f"/users/{TARGET_ID}"),
-    ("GET /users?limit=20", "/api/v1/users?limit=20", "/users?limit=20"),
+PATHS = [  # (label, ours, baseline, our credential: a sign-in session's access token or a personal access token)
+    ("GET /users/me", "/api/v1/users/me", "/me", "session"),
+    ("GET /users/<id>", f"/api/v1/users/{TARGET_ID}", f"/users/{TARGET_ID}", "session"),
+    ("GET /users?limit=20", "/api/v1/users?limit=20", "/users?limit=20", "session"),
+    ("GET /users/me, personal token", "/api/v1/users/me", "/me", "pat"),
 ]
 LOGIN_LUA = """wrk.method = "POST"
 wrk.body = '{"email": "%s", "password": "%s"}'
@@ -185,16 +186,22 @@ def benchmark(args, scratch):
                 f"{ours.base}/api/v1/auth/login", f'{{"email": "{login_email}", "password": "{PASSWORD}"}}'.encode(),
                 {"Content-Type": "application/json"})) as response:
             our_token = json.load(response)["access_token"]
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400))
+        with urllib.request.urlopen(urllib.request.Request(  # noqa: S310
+                f"{ours.base}/api/v1/users/me/tokens",
+                json.dumps({"name": "bench", "scopes": ["profile:read", "users:read"], "expires_at": expires}).encode(),
+                {"Content-Type": "application/json", "Authorization": f"Bearer {our_token}"})) as response:
+            our_tokens = {"session": our_token, "pat": json.load(response)["token"]}
         with urllib.request.urlopen(f"{theirs.base}/token/1") as response:  # noqa: S310
             their_token = json.load(response)["access_token"]
 
         results, served, errors, rss_20k, rss_100k = {}, 0, 0, None, None
-        for _label, our_path, their_path in PATHS:  # warm both up
-            wrk(f"{ours.base}{our_path}", 2, [f"Authorization: Bearer {our_token}"])
+        for _label, our_path, their_path, kind in PATHS:  # warm both up
+            wrk(f"{ours.base}{our_path}", 2, [f"Authorization: Bearer {our_tokens[kind]}"])
             wrk(f"{theirs.base}{their_path}", 2, [f"Authorization: Bearer {their_token}"])
         for _ in range(args.rounds):
-            for label, our_path, their_path in PATHS:
-                mine = wrk(f"{ours.base}{our_path}", args.duration, [f"Authorization: Bearer {our_token}"])
+            for label, our_path, their_path, kind in PATHS:
+                mine = wrk(f"{ours.base}{our_path}", args.duration, [f"Authorization: Bearer {our_tokens[kind]}"])
                 base = wrk(f"{theirs.base}{their_path}", args.duration, [f"Authorization: Bearer {their_token}"])
                 results.setdefault(label, []).append((mine, base))
                 served += mine[3]

@@ -4,9 +4,10 @@ off so that generated logins and registrations reach the code instead of 429s), 
 
 All four phases (examples, coverage, fuzzing, stateful), every default check, schemathesis.toml (the places where
 the document cannot say everything, and why). Excluded: only the operations that end the caller's own sessions
-(logout, logout-all, OAuth revocation), and, through tests/clients/contract_cli_hooks.py, the PATCH
-/api/v1/users/{user_id} cases that would end the admin's own sessions (a new password or a reduced role set for
-itself). PATCH /api/v1/users/me stays: its password change needs the admin's current password, which is random.
+(logout, logout-all, OAuth revocation, ending one of your sessions), and, through tests/clients/contract_cli_hooks.py,
+the admin ending its own session through the admin route and the PATCH /api/v1/users/{user_id} cases that would
+end the admin's own sessions (a new password or a reduced role set for itself). PATCH /api/v1/users/me stays: its
+password change needs the admin's current password, which is random.
 The run must exit 0, show no "Schema validation mismatch" warning, and leave the admin's token working (so no
 generated request ended the session the run is authenticated with).
 
@@ -29,7 +30,7 @@ from tests.test_generated_clients import ROOT, run, start_live_api
 MAX_EXAMPLES = os.environ.get("CONTRACT_CLI_MAX_EXAMPLES", "150")
 SEED = os.environ.get("CONTRACT_CLI_SEED", "1")
 # The operations that end the caller's own sessions: the run's one admin token would die with them.
-ENDS_OWN_SESSIONS = ("logout", "logoutAll", "oauthRevoke")
+ENDS_OWN_SESSIONS = ("logout", "logoutAll", "oauthRevoke", "endMySession")
 
 pytestmark = [pytest.mark.once, pytest.mark.slow]
 

@@ -1,8 +1,8 @@
 """The messages Gatehouse mails to account holders (`AccountMail`): the mailed tokens (email verification, password
 reset) and the security notices of OWASP ASVS 5.0 6.3.7 ("users are notified after updates to authentication
 details"): a password changed, set by an admin or reset; the email address changed (both addresses are told); a
-second factor added or removed (TOTP, passkeys, new recovery codes, a recovery code used, an admin's reset); and,
-for callers to come, a personal access token created and a new sign-in.
+second factor added or removed (TOTP, passkeys, new recovery codes, a recovery code used, an admin's reset); a
+personal access token created; and, for accounts that opted in, a sign-in from a new device.
 
 Every message is a plain-text body with an HTML alternative, rendered from `app/templates/mail/<name>.txt` and
 `<name>.html` by a standalone Jinja2 environment (no Flask app or request needed: CLI commands and unit tests render
@@ -158,7 +158,7 @@ class AccountMail:
         """The notice that an admin removed every second factor of `user` and ended their sessions."""
         return _notice("factors_reset", user.email, user, NO_CLIENT, when)
 
-    # --- for callers to come ------------------------------------------------------------------------------------
+    # --- machine credentials and sign-ins (issue 15) --------------------------------------------------------------
     def token_created(self, user, name, scopes, expires_at, client=NO_CLIENT, when=None):
         """The notice that a personal access token named `name` (a str) was created for `user`, with `scopes` (an
         iterable of str, shown in its order) and expiring at `expires_at` (an aware datetime; None: it does not
