@@ -12,9 +12,9 @@ import logging
 from injector import inject
 
 from app.entities import AuditEventType
-from app.entities.audit_event import IP_MAX_LENGTH, USER_AGENT_MAX_LENGTH
 from app.entities.types import utcnow
 from app.services.audit import NO_CLIENT, AuditService
+from app.services.devices import stored_ip, stored_user_agent
 from app.services.ports import Transactions
 
 ACTIVITY_INTERVAL = dt.timedelta(seconds=60)
@@ -46,14 +46,15 @@ class ActivityService:
         if last_used_at > now - ACTIVITY_INTERVAL:
             return False
         return self.transactions.run(lambda uow: uow.credentials.record_session_use(
-            session_id, now, _ip(client), _agent(client), now - ACTIVITY_INTERVAL), "ActivityService.session_used")
+            session_id, now, stored_ip(client), stored_user_agent(client), now - ACTIVITY_INTERVAL),
+            "ActivityService.session_used")
 
     def personal_token_used(self, use, client=NO_CLIENT, now=None):
         """Record that the personal access token of `use` (a PersonalTokenUse) serves a request from `client`, when
         its last recorded use is at least ACTIVITY_INTERVAL old or came from another address; a use from another
         address is audited. Returns whether it wrote."""
         now = now or utcnow()
-        address = _ip(client)
+        address = stored_ip(client)
         new_address = address != use.last_used_from
         if not new_address and use.last_used_at is not None and use.last_used_at > now - ACTIVITY_INTERVAL:
             return False
@@ -65,13 +66,3 @@ class ActivityService:
                                   token_id=use.token_id, previous_address=use.last_used_from)
             return wrote
         return self.transactions.run(record, "ActivityService.personal_token_used")
-
-
-def _ip(client):
-    """The client's address as stored (None when unknown)."""
-    return (client.ip_address or None) and client.ip_address[:IP_MAX_LENGTH]
-
-
-def _agent(client):
-    """The client's User-Agent as stored (None when absent)."""
-    return (client.user_agent or None) and client.user_agent[:USER_AGENT_MAX_LENGTH]

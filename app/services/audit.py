@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from injector import inject
 
 from app.entities import AuditEvent
-from app.entities.audit_event import IP_MAX_LENGTH, USER_AGENT_MAX_LENGTH
 from app.queries.audit import AuditQueries
 from app.queries.pagination import DEFAULT_PAGE_SIZE
+from app.services.devices import stored_ip, stored_user_agent
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,7 @@ class AuditService:
         if client.credential:
             details = {**details, "credential": client.credential}
         event = AuditEvent(type=str(event_type), user_id=user_id, actor_id=actor_id,
-                           ip_address=(client.ip_address or None) and client.ip_address[:IP_MAX_LENGTH],
-                           user_agent=(client.user_agent or None) and client.user_agent[:USER_AGENT_MAX_LENGTH],
+                           ip_address=stored_ip(client), user_agent=stored_user_agent(client),
                            details=details)
         uow.audit_events.add(event)
         if self._listeners:

@@ -104,10 +104,10 @@ def test_an_admin_ends_a_users_session_as_the_actor(services, store):
     ada = register(services)
     tokens = sign_in_from(services, HOME)
     sessions = services.get(SessionService)
-    sessions.end_one(ada.id, session_id(services, tokens), actor_id=admin.id)
+    sessions.end_one(ada.id, session_id(services, tokens), actor_id=admin.id, by_admin=True)
     assert store.get(AuthSession, session_id(services, tokens)).revoke_reason == "ended_by_admin"
     with pytest.raises(UserNotFound):
-        sessions.end_one(999_999, 1, actor_id=admin.id)
+        sessions.end_one(999_999, 1, actor_id=admin.id, by_admin=True)
     with pytest.raises(AccountGone):
         sessions.end_one(999_999, 1)
 
