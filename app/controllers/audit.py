@@ -26,7 +26,7 @@ class AuditEventCollection(ApiResource):
          responses={200: {"description": "A page of events", "headers": LINK_HEADER}})
     @use_kwargs(audit_event_query, location="query")
     @marshal_with(audit_event_list, code=200)
-    @problems(400, 401, 403, 503)
+    @problems(400, 503)
     def get(self, limit, cursor, user_id=None, type=None):  # noqa: A002  (the query parameter's name)
         page = self.audit.list(limit=limit, cursor=cursor, user_id=user_id, event_type=type)
         return page, 200, next_page_link("api.audit_events", page, {"user_id": user_id, "type": type, "limit": limit})

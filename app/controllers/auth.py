@@ -115,7 +115,7 @@ class LogoutResource(ApiResource):
     @doc(**TOKENS, operationId="logout", summary="End this session",
          description="The bearer token's session ends: its access tokens and refresh tokens stop working at once.")
     @no_content_response("Signed out")
-    @problems(401, 503)
+    @problems(503)
     def post(self):
         self.sessions.end(auth.current_user().id, current_session_id(), client_info())
         return no_content()
@@ -133,7 +133,7 @@ class LogoutAllResource(ApiResource):
     @doc(**TOKENS, operationId="logoutAll", summary="End every session of your account",
          description="Every access and refresh token of the account, on every device, stops working at once.")
     @no_content_response("Signed out everywhere")
-    @problems(401, 503)
+    @problems(503)
     def post(self):
         self.sessions.end_everywhere(auth.current_user().id, client_info())
         return no_content()
@@ -196,7 +196,7 @@ class ResendVerificationResource(ApiResource):
     @doc(**TOKENS, operationId="resendVerificationEmail", summary="Send the verification email again",
          description="Replaces the previous token. Nothing is sent when the email is verified.")
     @marshal_with(accepted, code=202, description="Sent (or nothing to send)")
-    @problems(401, 429, 503)
+    @problems(429, 503)
     def post(self):
         sent = self.verification.resend(auth.current_user().id)
         return {"detail": "A new verification message is on its way." if sent else

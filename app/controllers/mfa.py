@@ -45,7 +45,7 @@ class MfaStatusResource(ApiResource):
     @doc(**MFA, operationId="getMfaStatus", summary="Your second factors",
          description="Whether sign-ins ask for a second factor, and which ones the account has.")
     @marshal_with(mfa_status, code=200)
-    @problems(401, 503)
+    @problems(503)
     def get(self):
         return self.mfa.status(auth.current_user().id)
 
@@ -68,7 +68,7 @@ class TotpResource(ApiResource):
                      "has a passkey already). 409 when an authenticator is active already. Rate limited.")
     @use_kwargs(totp_enrol_request, location="json", required=True)
     @marshal_with(totp_enrolment, code=200, description="The pending enrolment: shown once")
-    @problems(400, 401, 403, 409, 413, 415, 429, 503)
+    @problems(400, 409, 413, 415, 429, 503)
     def post(self, current_password=None):
         enrolment = self.mfa.enrol_totp(auth.current_user(), current_session_id(), current_password, client_info())
         return enrolment, 200, NO_STORE
@@ -90,7 +90,7 @@ class TotpConfirmResource(ApiResource):
                      "(rate limited); 409 when nothing is pending.")
     @use_kwargs(code_request, location="json", required=True)
     @marshal_with(recovery_code_set, code=200, description="The recovery codes: shown once")
-    @problems(400, 401, 403, 409, 413, 415, 429, 503)
+    @problems(400, 409, 413, 415, 429, 503)
     def post(self, code):
         codes = self.mfa.confirm_totp(auth.current_user().id, current_session_id(), code, client_info())
         return {"recovery_codes": codes}, 200, NO_STORE
@@ -110,7 +110,7 @@ class TotpDisableResource(ApiResource):
                      "stop asking for a second factor and the recovery codes are deleted. Audited.")
     @use_kwargs(code_request, location="json", required=True)
     @no_content_response("Removed")
-    @problems(400, 401, 403, 409, 413, 415, 429, 503)
+    @problems(400, 409, 413, 415, 429, 503)
     def post(self, code):
         self.mfa.disable_totp(auth.current_user(), current_session_id(), code, client_info())
         return no_content()
@@ -128,7 +128,7 @@ class RecoveryCodesResource(ApiResource):
          description="Answers 10 new codes, once; the earlier ones stop working. " + STEP_UP + " 409 without a "
                      "second factor.")
     @marshal_with(recovery_code_set, code=200, description="The recovery codes: shown once")
-    @problems(401, 409, 503)
+    @problems(409, 503)
     def post(self):
         codes = self.mfa.regenerate_recovery_codes(auth.current_user(), current_session_id(), client_info())
         return {"recovery_codes": codes}, 200, NO_STORE
@@ -148,7 +148,7 @@ class UserMfaResource(ApiResource):
                      "passkeys and recovery codes, signs them out everywhere, and mails them. " + STEP_UP +
                      " Not your own (409): remove your own factors yourself. Audited with you as the actor.")
     @no_content_response("Reset")
-    @problems(401, 403, 404, 409, 503)
+    @problems(404, 409, 503)
     def delete(self, user_id):
         self.step_up.require(auth.current_user(), current_session_id())
         self.mfa.reset(auth.current_user().id, user_id, client_info())
@@ -199,7 +199,7 @@ class ReauthenticateResource(ApiResource):
                      "attempt (rate limited).")
     @use_kwargs(reauthenticate_request, location="json", required=True)
     @marshal_with(reauthenticated, code=200)
-    @problems(400, 401, 403, 413, 415, 429, 503)
+    @problems(400, 413, 415, 429, 503)
     def post(self, password, code=None):
         acr = self.sign_in.reauthenticate(auth.current_user().id, current_session_id(), password, code, client_info())
         return {"acr": acr, "max_age": self.step_up.max_age}

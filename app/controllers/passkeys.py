@@ -51,7 +51,7 @@ class PasskeyRegistrationOptionsResource(ApiResource):
                      "one when the account has a second factor): otherwise 401 `insufficient_user_authentication` "
                      "(RFC 9470). Rate limited per account.")
     @marshal_with(passkey_creation_options, code=200, description="The ceremony and its options")
-    @problems(401, 429, 503)
+    @problems(429, 503)
     def post(self):
         return self.passkeys.registration_options(auth.current_user(), current_session_id()), 200, NO_STORE
 
@@ -68,7 +68,7 @@ class PasskeyCollection(ApiResource):
     @doc(**PASSKEYS, operationId="listPasskeys", summary="List your passkeys",
          description="Oldest first. Neither keys nor credential IDs are shown.")
     @marshal_with(passkey_list, code=200, description="Your passkeys")
-    @problems(401, 503)
+    @problems(503)
     def get(self):
         return {"items": self.passkeys.list(auth.current_user().id)}
 
@@ -84,7 +84,7 @@ class PasskeyCollection(ApiResource):
          responses={201: {"headers": LOCATION_HEADER}})
     @use_kwargs(passkey_create, location="json", required=True)
     @marshal_with(passkey_public, code=201, description="The new passkey; `Location` names it")
-    @problems(400, 401, 413, 415, 429, 503)
+    @problems(400, 413, 415, 429, 503)
     def post(self, ceremony, name, credential):
         passkey = self.passkeys.register(auth.current_user().id, current_session_id(), ceremony, name, credential,
                                          client_info())
@@ -105,7 +105,7 @@ class PasskeyItem(ApiResource):
                      "codes go. Needs a recent sign-in, as creating one does (401 "
                      "`insufficient_user_authentication`). Another user's passkey answers 404. Audited.")
     @no_content_response("Removed")
-    @problems(401, 404, 503)
+    @problems(404, 503)
     def delete(self, passkey_id):
         self.passkeys.delete(auth.current_user(), current_session_id(), passkey_id, client_info())
         return no_content()

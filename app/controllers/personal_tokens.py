@@ -40,7 +40,7 @@ class MyTokenCollection(ApiResource):
          description="Unrevoked tokens, newest first, expired ones too until `flask purge-expired` removes them. "
                      "The token itself is never shown again; `hint` is its first characters.")
     @marshal_with(personal_token_list, code=200, description="Your tokens")
-    @problems(401, 403, 503)
+    @problems(503)
     def get(self):
         return {"items": self.tokens.list(auth.current_user().id)}
 
@@ -59,7 +59,7 @@ class MyTokenCollection(ApiResource):
     @use_kwargs(personal_token_create, location="json", required=True)
     @marshal_with(personal_token_created, code=201, description="The new token, shown this once; `Location` "
                                                                 "names it")
-    @problems(400, 401, 403, 413, 415, 429, 503)
+    @problems(400, 413, 415, 429, 503)
     def post(self, name, scopes, expires_at):
         user = auth.current_user()
         self.step_up.require(user, current_session_id())
@@ -79,7 +79,7 @@ class MyTokenItem(ApiResource):
     @doc(**TOKENS, operationId="getMyToken", summary="Get one of your personal access tokens",
          description="A revoked token, or another user's, answers 404.")
     @marshal_with(personal_token_public, code=200, description="The token (never its secret)")
-    @problems(401, 403, 404, 503)
+    @problems(404, 503)
     def get(self, token_id):
         return self.tokens.get(auth.current_user().id, token_id)
 
@@ -87,7 +87,7 @@ class MyTokenItem(ApiResource):
     @doc(**TOKENS, operationId="revokeMyToken", summary="Revoke one of your personal access tokens",
          description=STOPS_AT_ONCE + " A token already revoked, or another user's, answers 404.")
     @no_content_response("Revoked")
-    @problems(401, 403, 404, 503)
+    @problems(404, 503)
     def delete(self, token_id):
         self.tokens.revoke(auth.current_user().id, token_id, client_info())
         return no_content()
@@ -105,7 +105,7 @@ class UserTokenCollection(ApiResource):
     @doc(**TOKENS, operationId="listUserTokens", summary="List a user's personal access tokens (admin)",
          description="As GET /users/me/tokens shows them to their owner. An unknown user answers 404.")
     @marshal_with(personal_token_list, code=200, description="The user's tokens")
-    @problems(401, 403, 404, 503)
+    @problems(404, 503)
     def get(self, user_id):
         self.users.get(user_id)  # 404 for an unknown user
         return {"items": self.tokens.list(user_id)}
@@ -123,7 +123,7 @@ class UserTokenItem(ApiResource):
          description=STOPS_AT_ONCE + " Recorded with you as the actor. An unknown or already revoked token "
                                      "answers 404.")
     @no_content_response("Revoked")
-    @problems(401, 403, 404, 503)
+    @problems(404, 503)
     def delete(self, user_id, token_id):
         refuse_own_credentials_without_session(user_id)
         self.tokens.revoke(user_id, token_id, client_info(), actor_id=auth.current_user().id, by_admin=True)

@@ -53,7 +53,7 @@ class ServiceAccountCollection(ApiResource):
          description="Oldest first, each with its scopes and its client secrets by id and hint (never a secret or "
                      "its digest), and when each secret last obtained a token.")
     @marshal_with(service_account_list, code=200, description="Every service account")
-    @problems(401, 403, 503)
+    @problems(503)
     def get(self):
         return {"items": self.service_accounts.list()}
 
@@ -67,7 +67,7 @@ class ServiceAccountCollection(ApiResource):
     @use_kwargs(service_account_create, location="json", required=True)
     @marshal_with(service_account_created, code=201, description="The new service account with its client secret "
                                                                  "(shown once); `Location` names it")
-    @problems(400, 401, 403, 413, 415, 503)
+    @problems(400, 413, 415, 503)
     def post(self, name, scopes):
         self.step_up.require(auth.current_user(), current_session_id())
         account, _client_id, client_secret = self.service_accounts.register(auth.current_user().id, name, scopes,
@@ -86,7 +86,7 @@ class ServiceAccountItem(ApiResource):
     @doc(**SERVICE_ACCOUNTS, operationId="getServiceAccount", summary="Get a service account (admin)",
          description="Its scopes and its client secrets by id and hint (never a secret or its digest).")
     @marshal_with(service_account_public, code=200, description="The service account")
-    @problems(401, 403, 404, 503)
+    @problems(404, 503)
     def get(self, account_id):
         return self.service_accounts.get(account_id)
 
@@ -95,7 +95,7 @@ class ServiceAccountItem(ApiResource):
          description="Deletes it with its client secrets: its access tokens stop working at once (every request "
                      "reads the account), and its secrets obtain no more. Audited (`service_account.deleted`).")
     @no_content_response("Deleted")
-    @problems(401, 403, 404, 503)
+    @problems(404, 503)
     def delete(self, account_id):
         self.service_accounts.delete(auth.current_user().id, account_id, client_info())
         return no_content()
@@ -119,7 +119,7 @@ class ClientSecretCollection(ApiResource):
          responses={201: {"headers": LOCATION_HEADER}})
     @marshal_with(client_secret_created, code=201, description="The new client secret (shown once); `Location` "
                                                                "names its service account")
-    @problems(401, 403, 404, 409, 503)
+    @problems(404, 409, 503)
     def post(self, account_id):
         self.step_up.require(auth.current_user(), current_session_id())
         secret, client_secret = self.service_accounts.add_secret(auth.current_user().id, account_id, client_info())
@@ -141,7 +141,7 @@ class ClientSecretItem(ApiResource):
                      "secret leaves an account that cannot authenticate until one is added. Audited "
                      "(`service_account.secret_deleted`).")
     @no_content_response("Deleted")
-    @problems(401, 403, 404, 503)
+    @problems(404, 503)
     def delete(self, account_id, secret_id):
         self.service_accounts.delete_secret(auth.current_user().id, account_id, secret_id, client_info())
         return no_content()

@@ -46,7 +46,7 @@ class MySessionCollection(ApiResource):
          description=LISTED + " `current` marks the session of the token making the request (none with a "
                               "personal access token).")
     @marshal_with(session_list, code=200, description="Your live sessions")
-    @problems(401, 503)
+    @problems(503)
     def get(self):
         return self.sessions.list(auth.current_user().id, current_session_id())
 
@@ -64,7 +64,7 @@ class MySessionItem(ApiResource):
          description="Signs that device out. " + ENDS + " Ending the current session is allowed (it is logout). "
                      "Audited as `logout` (reason `ended_by_user`).")
     @no_content_response("Ended")
-    @problems(401, 404, 503)
+    @problems(404, 503)
     def delete(self, session_id):
         self.sessions.end_one(auth.current_user().id, session_id, client_info())
         return no_content()
@@ -84,7 +84,7 @@ class SignOutOthersResource(ApiResource):
                      "refresh tokens stop working at once. Personal access tokens stay (revoke them one by one, or "
                      "use POST /auth/logout-all). Audited as `logout.all` (reason `signed_out_others`).")
     @marshal_with(sessions_ended, code=200, description="How many sessions ended")
-    @problems(401, 503)
+    @problems(503)
     def post(self):
         return {"ended": self.sessions.end_others(auth.current_user().id, current_session_id(), client_info())}
 
@@ -101,7 +101,7 @@ class UserSessionCollection(ApiResource):
          description=LISTED + " `current` marks your own request's session (when you list your own account). An "
                               "unknown user answers 404.")
     @marshal_with(session_list, code=200, description="The user's live sessions")
-    @problems(401, 403, 404, 503)
+    @problems(404, 503)
     def get(self, user_id):
         return self.sessions.list_of_user(user_id, current_session_id())
 
@@ -118,7 +118,7 @@ class UserSessionItem(ApiResource):
          description=ENDS + " An unknown user answers 404 too. Audited as `logout` with you as the actor (reason "
                             "`ended_by_admin`).")
     @no_content_response("Ended")
-    @problems(401, 403, 404, 503)
+    @problems(404, 503)
     def delete(self, user_id, session_id):
         refuse_own_credentials_without_session(user_id)
         self.sessions.end_one(user_id, session_id, client_info(), actor_id=auth.current_user().id, by_admin=True)

@@ -53,7 +53,7 @@ class MeResource(ApiResource):
          description="The user the bearer token belongs to. Supports If-None-Match.",
          params={"If-None-Match": IF_NONE_MATCH}, responses={**USER_RESPONSE, **NOT_MODIFIED})
     @marshal_with(user_public, code=200)
-    @problems(401, 503)
+    @problems(503)
     def get(self):
         user = auth.current_user()
         return user, 200, etag_headers(user)
@@ -70,7 +70,7 @@ class MeResource(ApiResource):
          params={"If-Match": IF_MATCH}, responses=USER_RESPONSE)
     @use_kwargs(me_update, location="json", required=True)
     @marshal_with(user_public, code=200)
-    @problems(400, 401, 403, 412, 413, 415, 428, 429, 503)
+    @problems(400, 412, 413, 415, 428, 429, 503)
     def patch(self, **changes):
         if changes.get("password") is not None:
             self.step_up.require(auth.current_user(), current_session_id())
@@ -97,7 +97,7 @@ class UserCollection(ApiResource):
          responses={200: {"description": "A page of users", "headers": LINK_HEADER}})
     @use_kwargs(user_list_query, location="query")
     @marshal_with(user_list, code=200)
-    @problems(400, 401, 503)
+    @problems(400, 503)
     def get(self, **query):
         page = self.users.list(**query)
         return page, 200, next_page_link("api.users", page, query)
@@ -111,7 +111,7 @@ class UserCollection(ApiResource):
          responses={201: {"description": "The new user", "headers": {**LOCATION_HEADER, **ETAG_HEADER}}})
     @use_kwargs(user_create, location="json", required=True)
     @marshal_with(user_public, code=201)
-    @problems(400, 401, 403, 409, 413, 415, 503)
+    @problems(400, 409, 413, 415, 503)
     def post(self, **fields):
         if {"password", "roles"} & fields.keys():
             self.step_up.require(auth.current_user(), current_session_id())
@@ -131,7 +131,7 @@ class UserItem(ApiResource):
          description="Supports If-None-Match.",
          params={"If-None-Match": IF_NONE_MATCH}, responses={**USER_RESPONSE, **NOT_MODIFIED})
     @marshal_with(user_public, code=200)
-    @problems(401, 404, 503)
+    @problems(404, 503)
     def get(self, user_id):
         user = self.users.get(user_id)
         return user, 200, etag_headers(user)
@@ -145,7 +145,7 @@ class UserItem(ApiResource):
          params={"If-Match": IF_MATCH}, responses=USER_RESPONSE)
     @use_kwargs(user_update, location="json", required=True)
     @marshal_with(user_public, code=200)
-    @problems(400, 401, 403, 404, 409, 412, 413, 415, 428, 503)
+    @problems(400, 404, 409, 412, 413, 415, 428, 503)
     def patch(self, user_id, **changes):
         if SENSITIVE_CHANGES & changes.keys():
             self.step_up.require(auth.current_user(), current_session_id())
@@ -158,7 +158,7 @@ class UserItem(ApiResource):
          description="Admins cannot delete themselves (409). Deleting " + STEP_UP + ". Honours If-Match.",
          params={"If-Match": IF_MATCH})
     @no_content_response("Deleted")
-    @problems(401, 403, 404, 409, 412, 428, 503)
+    @problems(404, 409, 412, 428, 503)
     def delete(self, user_id):
         self.step_up.require(auth.current_user(), current_session_id())
         self.users.delete(auth.current_user().id, user_id, expected_versions=if_match_versions(), client=client_info())

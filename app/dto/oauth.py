@@ -7,8 +7,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_dump, pre
 
 from app.dto import fields as f
 from app.dto.auth import TOKEN_MAX_LENGTH
-from app.entities.scope import SCOPE_MAX_LENGTH, format_scopes
-from app.services.service_accounts import SERVICE_ACCOUNT_SCOPES
+from app.entities.scope import SCOPE_MAX_LENGTH, SERVICE_ACCOUNT_SCOPES, format_scopes
 
 REFRESH_TOKEN_GRANT = "refresh_token"  # noqa: S105  (an RFC 6749 grant type name, not a secret)
 CLIENT_CREDENTIALS_GRANT = "client_credentials"  # noqa: S105  (an RFC 6749 grant type name)

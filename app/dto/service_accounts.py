@@ -4,8 +4,8 @@ created it; representations name secrets by id and hint, never by value or diges
 from marshmallow import Schema, fields, validate
 
 from app.dto import fields as f
+from app.entities.scope import SERVICE_ACCOUNT_SCOPES
 from app.entities.service_account import MAX_LIVE_SECRETS, SERVICE_ACCOUNT_NAME_MAX_LENGTH
-from app.services.service_accounts import SERVICE_ACCOUNT_SCOPES
 
 SCOPE_NAMES = sorted(str(scope) for scope in SERVICE_ACCOUNT_SCOPES)
 CLIENT_ID_EXAMPLE = "sa_3f9c2a7d41b08e65"

@@ -36,8 +36,12 @@ DESCRIPTIONS = {
 }
 # Scopes a personal access token or a service account may hold; CREDENTIALS is kept for sign-in sessions.
 GRANTABLE = frozenset(Scope) - {Scope.CREDENTIALS}
-# Scopes a personal access token may hold only when its owner has the admin role (the operations need it anyway).
+# Scopes that need the admin role: a personal access token may hold them only when its owner has it, and a service
+# account holding one presents it (the operations check both).
 ADMIN_ONLY = frozenset({Scope.USERS_WRITE, Scope.ADMIN})
+# Scopes a service account may hold: the directory and administration. Not profile:* (it has no account of its
+# own) nor CREDENTIALS.
+SERVICE_ACCOUNT_SCOPES = frozenset({Scope.USERS_READ, Scope.USERS_WRITE, Scope.ADMIN})
 SCOPE_MAX_LENGTH = 255  # the space-separated list, stored
 
 

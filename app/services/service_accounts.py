@@ -28,7 +28,7 @@ from injector import inject
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 from app.entities import AuditEventType, Role
-from app.entities.scope import Scope, format_scopes, parse_scopes
+from app.entities.scope import ADMIN_ONLY, SERVICE_ACCOUNT_SCOPES, format_scopes, parse_scopes
 from app.entities.service_account import MAX_LIVE_SECRETS, ServiceAccount, ServiceAccountSecret
 from app.entities.types import utcnow
 from app.errors import DomainError, NotFound, ValidationFailed
@@ -43,11 +43,6 @@ CLIENT_ID_PREFIX = "sa_"
 CLIENT_ID_RANDOM_BYTES = 8  # 16 hex characters
 SECRET_PREFIX = "gatehouse_cs_"  # noqa: S105  (the public prefix of every client secret, for secret scanners)
 SECRET_HINT_LENGTH = len(SECRET_PREFIX) + 3  # 16 characters: the prefix and the first 3 random characters
-# What a service account may hold: the directory and administration. Not profile:* (no own account) nor
-# credentials (only a signed-in person holds it).
-SERVICE_ACCOUNT_SCOPES = frozenset({Scope.USERS_READ, Scope.USERS_WRITE, Scope.ADMIN})
-# Scopes that need the admin role: a principal holding one gets it (the operations check both).
-_ADMIN_SCOPES = frozenset({Scope.USERS_WRITE, Scope.ADMIN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +150,7 @@ def secret_view(secret):
 def roles_for(scopes):
     """The roles a principal holding `scopes` acts with: ("admin",) with `users:write` or `admin`, else
     ("user",)."""
-    return (Role.ADMIN.value,) if scopes & _ADMIN_SCOPES else (Role.USER.value,)
+    return (Role.ADMIN.value,) if scopes & ADMIN_ONLY else (Role.USER.value,)
 
 
 class ServiceAccountService:
