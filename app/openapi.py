@@ -100,7 +100,7 @@ class OpenApi31Converter(ResourceConverter):
         for parameter in operation.pop("parameters", []):
             (body if parameter["in"] in ("body", "formData") else parameters).append(parameter)
         if parameters:
-            operation["parameters"] = [_parameter(p, rule) for p in parameters]
+            operation["parameters"] = _in_rule_order([_parameter(p, rule) for p in parameters], rule)
         if body:
             operation["requestBody"] = _request_body(body)
         responses = operation.get("responses", {})
@@ -124,6 +124,19 @@ OPERATION_KEYS = ("tags", "operationId", "summary", "description", "security", "
 def _key_order(key):
     """Operation members in reading order (flask-apispec's merge leaves them in set order)."""
     return OPERATION_KEYS.index(key) if key in OPERATION_KEYS else len(OPERATION_KEYS)
+
+
+def _in_rule_order(parameters, rule):
+    """`parameters` with the path ones in the order the route names them (flask-apispec lists them from a set:
+    `/users/{user_id}/tokens/{token_id}` came out either way from run to run, and generated clients take them as
+    positional arguments); the others keep their places."""
+    names = list(rule._converters)  # in the order the rule names them
+    slots = [i for i, p in enumerate(parameters) if p["in"] == "path"]
+    ordered = sorted((parameters[i] for i in slots),
+                     key=lambda p: names.index(p["name"]) if p["name"] in names else len(names))
+    for slot, parameter in zip(slots, ordered, strict=True):
+        parameters[slot] = parameter
+    return parameters
 
 
 def _request_body(body):
